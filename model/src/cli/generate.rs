@@ -1,0 +1,45 @@
+//! `generate`.
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use clap::Args;
+use model::data::TextTokenizer;
+use model::sample::{generate as sample, Sampling};
+use model::{LlamaConfig, Params};
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Checkpoint directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long, default_value = "The ")]
+    prompt: String,
+    #[arg(long, default_value_t = 100)]
+    max_new: usize,
+    /// Always pick the most likely token.
+    #[arg(long)]
+    greedy: bool,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
+    let params = Params::load(&cfg, &a.checkpoint.join("model.safetensors"), &Device::Cpu)?;
+    let model = model::Llama::load(params.var_builder(), &cfg)?;
+    let tk = TextTokenizer::load(&a.checkpoint.join("tokenizer.json"))?;
+    let prompt = tk.encode(&a.prompt)?;
+    let sampling = if a.greedy {
+        Sampling::Greedy
+    } else {
+        Sampling::TopP { temperature: a.temperature, top_p: a.top_p, seed: a.seed }
+    };
+    let ids = sample(&model, &prompt, a.max_new, sampling, tk.eos_id())?;
+    println!("{}", tk.decode(&ids)?);
+    Ok(())
+}

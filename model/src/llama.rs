@@ -1,0 +1,193 @@
+//! LLaMA decoder (HF `LlamaForCausalLM`): token embedding, RMSNorm, rotary embeddings, causal
+//! grouped-query attention, SwiGLU MLP, optional tied embeddings. Tensor names follow HF
+//! checkpoints (`model.layers.N.self_attn.q_proj.weight`, ...) through `VarBuilder` prefixes.
+
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::LlamaConfig;
+use crate::ops::{self, RopeTables};
+
+/// `x @ w^T` for `x: [n, in]`, `w: [out, in]` (HF `nn.Linear` without bias).
+fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    x.matmul(&w.t()?)
+}
+
+struct Attention {
+    q_proj: Tensor,
+    k_proj: Tensor,
+    v_proj: Tensor,
+    o_proj: Tensor,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, cfg: &LlamaConfig) -> Result<Self> {
+        let (c, d) = (cfg.hidden_size, cfg.head_dim());
+        let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
+        Ok(Self {
+            q_proj: vb.pp("q_proj").get((h * d, c), "weight")?,
+            k_proj: vb.pp("k_proj").get((kv * d, c), "weight")?,
+            v_proj: vb.pp("v_proj").get((kv * d, c), "weight")?,
+            o_proj: vb.pp("o_proj").get((c, h * d), "weight")?,
+            heads: h,
+            kv_heads: kv,
+            head_dim: d,
+        })
+    }
+
+    /// `x: [b*t, c]` -> `[b*t, c]`.
+    fn forward(&self, x: &Tensor, b: usize, t: usize, rope: &RopeTables) -> Result<Tensor> {
+        let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
+        let group = h / kv;
+        let q = ops::rope(&linear(x, &self.q_proj)?.reshape((b, t, h, d))?, rope)?;
+        let k = ops::rope(&linear(x, &self.k_proj)?.reshape((b, t, kv, d))?, rope)?;
+        let v = linear(x, &self.v_proj)?.reshape((b, t, kv, d))?;
+        // Query head `j * group + g` reads kv head `j` (HF `repeat_kv`). Stacking a kv head's
+        // query group along the time axis lets one matmul serve the group without copying k/v.
+        let q = q.transpose(1, 2)?.contiguous()?.reshape((b, kv, group * t, d))?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, t))?;
+        let probs = ops::causal_softmax(&scores, 1.0 / (d as f64).sqrt())?;
+        let out = probs.reshape((b, kv, group * t, t))?.matmul(&v)?;
+        let out = out.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b * t, h * d))?;
+        linear(&out, &self.o_proj)
+    }
+}
+
+struct Mlp {
+    gate_proj: Tensor,
+    up_proj: Tensor,
+    down_proj: Tensor,
+}
+
+impl Mlp {
+    fn load(vb: VarBuilder, cfg: &LlamaConfig) -> Result<Self> {
+        let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: vb.pp("gate_proj").get((i, c), "weight")?,
+            up_proj: vb.pp("up_proj").get((i, c), "weight")?,
+            down_proj: vb.pp("down_proj").get((c, i), "weight")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let act = ops::swiglu(&linear(x, &self.gate_proj)?, &linear(x, &self.up_proj)?)?;
+        linear(&act, &self.down_proj)
+    }
+}
+
+struct Block {
+    input_layernorm: Tensor,
+    self_attn: Attention,
+    post_attention_layernorm: Tensor,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn load(vb: VarBuilder, cfg: &LlamaConfig) -> Result<Self> {
+        let c = cfg.hidden_size;
+        Ok(Self {
+            input_layernorm: vb.pp("input_layernorm").get(c, "weight")?,
+            self_attn: Attention::load(vb.pp("self_attn"), cfg)?,
+            post_attention_layernorm: vb.pp("post_attention_layernorm").get(c, "weight")?,
+            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+        })
+    }
+}
+
+/// The model. Holds the parameter tensors it was loaded with, so gradients of its outputs
+/// reach the `Var`s behind the `VarBuilder`.
+pub struct Llama {
+    embed_tokens: Tensor,
+    layers: Vec<Block>,
+    norm: Tensor,
+    lm_head: Tensor,
+    rope: RopeTables,
+    cfg: LlamaConfig,
+}
+
+impl Llama {
+    /// Builds the model from `vb` (the root: names start with `model.` and `lm_head.`).
+    pub fn load(vb: VarBuilder, cfg: &LlamaConfig) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::wrap)?;
+        let m = vb.pp("model");
+        let embed_tokens = m.pp("embed_tokens").get((cfg.vocab_size, cfg.hidden_size), "weight")?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| Block::load(m.pp("layers").pp(l), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = m.pp("norm").get(cfg.hidden_size, "weight")?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed_tokens.clone()
+        } else {
+            vb.pp("lm_head").get((cfg.vocab_size, cfg.hidden_size), "weight")?
+        };
+        let rope = RopeTables::new(cfg.head_dim(), cfg.max_position_embeddings, cfg.rope_theta);
+        Ok(Self { embed_tokens, layers, norm, lm_head, rope, cfg: cfg.clone() })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    /// Logits `[b, t, vocab]` for token ids `[b, t]` (u32).
+    pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        Ok(self.logits_2d(tokens)?.reshape((b, t, self.cfg.vocab_size))?)
+    }
+
+    /// Logits `[b*t, vocab]`.
+    fn logits_2d(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        if tokens.dtype() != DType::U32 {
+            candle_core::bail!("tokens must be u32, got {:?}", tokens.dtype());
+        }
+        if t == 0 || t > self.rope.max_positions() {
+            candle_core::bail!("sequence length {t} is outside 1..={}", self.rope.max_positions());
+        }
+        let ids = tokens.flatten_all()?;
+        let max_id = ids.max(0)?.to_scalar::<u32>()?;
+        if max_id as usize >= self.cfg.vocab_size {
+            candle_core::bail!("token id {max_id} is outside the vocabulary of {}", self.cfg.vocab_size);
+        }
+        let eps = self.cfg.rms_norm_eps;
+        let mut x = self.embed_tokens.index_select(&ids, 0)?;
+        for layer in &self.layers {
+            let h = ops::rms_norm(&x, &layer.input_layernorm, eps)?;
+            x = (x + layer.self_attn.forward(&h, b, t, &self.rope)?)?;
+            let h = ops::rms_norm(&x, &layer.post_attention_layernorm, eps)?;
+            x = (x + layer.mlp.forward(&h)?)?;
+        }
+        let x = ops::rms_norm(&x, &self.norm, eps)?;
+        linear(&x, &self.lm_head)
+    }
+
+    /// Mean next-token cross-entropy of `inputs` predicting `targets` (both `[b, t]`).
+    pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        if inputs.dims() != targets.dims() {
+            candle_core::bail!("inputs {:?} and targets {:?} differ", inputs.dims(), targets.dims());
+        }
+        ops::cross_entropy(&self.logits_2d(inputs)?, &targets.flatten_all()?)
+    }
+}
+
+/// The same loss computed with the composed (non-fused) reference ops: the ground truth the
+/// fused kernels are tested against.
+pub fn reference_loss(model: &Llama, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    REFERENCE.with(|r| r.set(true));
+    let out = model.loss(inputs, targets);
+    REFERENCE.with(|r| r.set(false));
+    out
+}
+
+thread_local! {
+    static REFERENCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread asked for the reference ops (see [`reference_loss`]).
+pub(crate) fn use_reference() -> bool {
+    REFERENCE.with(|r| r.get())
+}

@@ -1,0 +1,113 @@
+//! Mean cross-entropy of logits `[n, v]` against target ids `[n]` (u32), as a scalar.
+
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{f32_slice, fused, with_f32};
+
+struct CrossEntropy;
+
+fn log_sum_exp(row: &[f32]) -> f32 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+    max + sum.ln()
+}
+
+fn targets_of<'a>(s: &'a CpuStorage, l: &Layout, n: usize, v: usize) -> Result<&'a [u32]> {
+    let data = s.as_slice::<u32>()?;
+    let t = match l.contiguous_offsets() {
+        Some((a, b)) => &data[a..b],
+        None => candle_core::bail!("cross_entropy: targets must be contiguous"),
+    };
+    if t.len() != n {
+        candle_core::bail!("cross_entropy: {} targets for {n} rows", t.len());
+    }
+    if let Some(bad) = t.iter().find(|&&id| id as usize >= v) {
+        candle_core::bail!("cross_entropy: target id {bad} is outside the vocabulary of {v}");
+    }
+    Ok(t)
+}
+
+impl CustomOp2 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let logits = f32_slice(s1, l1)?;
+        let &[n, v] = l1.dims() else {
+            candle_core::bail!("cross_entropy: logits must be [n, v], got {:?}", l1.dims())
+        };
+        let targets = targets_of(s2, l2, n, v)?;
+        let losses: Vec<f32> = logits
+            .par_chunks(v)
+            .zip(targets.par_iter())
+            .map(|(row, &t)| log_sum_exp(row) - row[t as usize])
+            .collect();
+        // Summed in row order so the loss does not depend on the thread count.
+        let mean = losses.iter().sum::<f32>() / n as f32;
+        Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
+    }
+
+    fn bwd(&self, logits: &Tensor, targets: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (n, v) = logits.dims2()?;
+        let scale = g.to_scalar::<f32>()? / n as f32;
+        let targets = targets.to_vec1::<u32>()?;
+        let grad = with_f32(logits, |x| {
+            let mut out = vec![0f32; x.len()];
+            out.par_chunks_mut(v).zip(x.par_chunks(v)).zip(targets.par_iter()).for_each(|((o, row), &t)| {
+                let lse = log_sum_exp(row);
+                for (oj, xj) in o.iter_mut().zip(row) {
+                    *oj = (xj - lse).exp() * scale;
+                }
+                o[t as usize] -= scale;
+            });
+            Ok(out)
+        })?;
+        Ok((Some(Tensor::from_vec(grad, (n, v), logits.device())?), None))
+    }
+}
+
+/// Mean cross-entropy; errors (never panics) on a target id outside the vocabulary.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if targets.dtype() != DType::U32 {
+        candle_core::bail!("cross_entropy: targets must be u32, got {:?}", targets.dtype());
+    }
+    if fused(logits) {
+        logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy)
+    } else {
+        reference(logits, targets)
+    }
+}
+
+pub fn reference(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::cross_entropy(logits, targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::*;
+    use candle_core::Device;
+
+    #[test]
+    fn matches_reference_forward_and_backward() {
+        let x = randn("logits", &[6, 11]);
+        let t = Tensor::new(&[0u32, 3, 10, 5, 5, 1], &Device::Cpu).unwrap();
+        let y = cross_entropy(x.as_tensor(), &t).unwrap();
+        let r = reference(x.as_tensor(), &t).unwrap();
+        assert!(max_abs_diff(&y, &r) < 1e-5);
+        let g1 = (y * 3.0).unwrap().backward().unwrap();
+        let g2 = (r * 3.0).unwrap().backward().unwrap();
+        let d = max_abs_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+        assert!(d < 1e-5, "grad diff {d}");
+    }
+
+    #[test]
+    fn out_of_vocab_target_is_an_error() {
+        let x = randn("logits", &[2, 4]);
+        let t = Tensor::new(&[0u32, 4], &Device::Cpu).unwrap();
+        let err = cross_entropy(x.as_tensor(), &t).unwrap_err().to_string();
+        assert!(err.contains("outside the vocabulary"), "{err}");
+    }
+}

@@ -1,0 +1,80 @@
+//! Fused CPU kernels with hand-written backward passes.
+//!
+//! candle 0.11's fused `rms_norm`, `softmax_last_dim` and `rope` record no backward op, so a
+//! model built from them silently trains only `lm_head`. These ops are fused for speed *and*
+//! differentiable. On a non-CPU device each op falls back to a composition of differentiable
+//! candle ops (the `reference` functions, which the tests also use as ground truth).
+//!
+//! Kernels are parallel over rows only; every reduction runs in a fixed order, so results are
+//! bitwise identical whatever the thread count.
+
+mod cross_entropy;
+mod rms_norm;
+mod rope;
+mod softmax;
+mod swiglu;
+
+pub use cross_entropy::cross_entropy;
+pub use rms_norm::rms_norm;
+pub use rope::{rope, RopeTables};
+pub use softmax::causal_softmax;
+pub use swiglu::swiglu;
+
+use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
+
+/// Reference (composed, slow) versions, used on non-CPU devices and by tests.
+pub mod reference {
+    pub use super::cross_entropy::reference as cross_entropy;
+    pub use super::rms_norm::reference as rms_norm;
+    pub use super::rope::reference as rope;
+    pub use super::softmax::reference as causal_softmax;
+    pub use super::swiglu::reference as swiglu;
+}
+
+/// The f32 data of a contiguous CPU storage.
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("fused op: input must be contiguous"),
+    }
+}
+
+/// Runs `f` on a tensor's f32 values (made contiguous first). CPU only.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(f32_slice(cpu, layout)?),
+        _ => bail!("fused op: CPU tensor expected"),
+    }
+}
+
+/// Whether the fused CPU kernels apply to this tensor.
+fn fused(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && !crate::llama::use_reference()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use candle_core::{Device, Tensor, Var};
+
+    pub fn randn(seed: &str, shape: &[usize]) -> Var {
+        let n = shape.iter().product();
+        let v = crate::rng::PortableRng::from_hashed(seed.as_bytes()).normal_vec(n, 1.0);
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    /// Weighted sum with fixed random weights, so every output element matters for the gradient.
+    pub fn probe_loss(y: &Tensor) -> Tensor {
+        let w = randn("probe", y.dims());
+        (y * w.as_tensor()).unwrap().sum_all().unwrap()
+    }
+}

@@ -1,0 +1,121 @@
+//! RMSNorm over the last dimension: `y = x / sqrt(mean(x^2) + eps) * w`.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
+use rayon::prelude::*;
+
+use super::{f32_slice, fused, with_f32};
+
+/// Rows per block when summing the weight gradient; blocks are added in order.
+const GW_BLOCK_ROWS: usize = 32;
+
+struct RmsNorm {
+    eps: f32,
+}
+
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let ss: f32 = row.iter().map(|v| v * v).sum();
+    1.0 / (ss / row.len() as f32 + eps).sqrt()
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let d = w.len();
+        if l1.dims().last() != Some(&d) {
+            candle_core::bail!("rms_norm: x {:?} vs weight {:?}", l1.dims(), l2.dims());
+        }
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| {
+            let r = inv_rms(xr, self.eps);
+            for ((o, xv), wv) in yr.iter_mut().zip(xr).zip(w) {
+                *o = xv * r * wv;
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let eps = self.eps;
+        let (gx, gw) = with_f32(x, |x| {
+            with_f32(w, |w| {
+                with_f32(g, |g| {
+                    let d = w.len();
+                    let mut gx = vec![0f32; x.len()];
+                    gx.par_chunks_mut(d)
+                        .zip(x.par_chunks(d).zip(g.par_chunks(d)))
+                        .for_each(|(gxr, (xr, gr))| {
+                            let r = inv_rms(xr, eps);
+                            let dot: f32 = gr.iter().zip(w).zip(xr).map(|((g, w), x)| g * w * x).sum();
+                            let c = r * r * r * dot / d as f32;
+                            for j in 0..d {
+                                gxr[j] = r * gr[j] * w[j] - xr[j] * c;
+                            }
+                        });
+                    let partials: Vec<Vec<f32>> = x
+                        .par_chunks(d * GW_BLOCK_ROWS)
+                        .zip(g.par_chunks(d * GW_BLOCK_ROWS))
+                        .map(|(xb, gb)| {
+                            let mut acc = vec![0f32; d];
+                            for (xr, gr) in xb.chunks(d).zip(gb.chunks(d)) {
+                                let r = inv_rms(xr, eps);
+                                for j in 0..d {
+                                    acc[j] += gr[j] * xr[j] * r;
+                                }
+                            }
+                            acc
+                        })
+                        .collect();
+                    let mut gw = vec![0f32; d];
+                    for p in partials {
+                        for (a, b) in gw.iter_mut().zip(p) {
+                            *a += b;
+                        }
+                    }
+                    Ok((gx, gw))
+                })
+            })
+        })?;
+        let gx = Tensor::from_vec(gx, x.shape(), x.device())?;
+        let gw = Tensor::from_vec(gw, w.shape(), w.device())?;
+        Ok((Some(gx), Some(gw)))
+    }
+}
+
+/// RMSNorm of `x` (`[..., d]`) with gain `w` (`[d]`).
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused(x) {
+        x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
+    } else {
+        reference(x, w, eps)
+    }
+}
+
+pub fn reference(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::*;
+
+    #[test]
+    fn matches_reference_forward_and_backward() {
+        let x = randn("x", &[3, 5, 16]);
+        let w = randn("w", &[16]);
+        let y = rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap();
+        let r = reference(x.as_tensor(), w.as_tensor(), 1e-5).unwrap();
+        assert!(max_abs_diff(&y, &r) < 1e-5);
+        let g1 = probe_loss(&y).backward().unwrap();
+        let g2 = probe_loss(&r).backward().unwrap();
+        for v in [&x, &w] {
+            let d = max_abs_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+            assert!(d < 1e-4, "grad diff {d}");
+        }
+    }
+}

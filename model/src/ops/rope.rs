@@ -1,0 +1,132 @@
+//! Rotary position embeddings, HF LLaMA convention (`rotate_half`): for `i < d/2`,
+//! `y_i = x_i cos - x_{i+d/2} sin` and `y_{i+d/2} = x_{i+d/2} cos + x_i sin`, with angle
+//! `pos * theta^(-2i/d)`. Applied to `[b, t, h, d]` tensors straight out of the projections.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{f32_slice, fused};
+
+/// cos/sin tables `[max_pos, d/2]`, computed with `libm` so every machine gets the same bits.
+#[derive(Clone, Debug)]
+pub struct RopeTables {
+    cos: Arc<Vec<f32>>,
+    sin: Arc<Vec<f32>>,
+    half: usize,
+    max_pos: usize,
+}
+
+impl RopeTables {
+    pub fn new(head_dim: usize, max_pos: usize, theta: f64) -> Self {
+        let half = head_dim / 2;
+        let (mut cos, mut sin) = (Vec::with_capacity(max_pos * half), Vec::with_capacity(max_pos * half));
+        for p in 0..max_pos {
+            for i in 0..half {
+                let inv_freq = 1.0 / libm::pow(theta, (2 * i) as f64 / head_dim as f64);
+                let a = p as f64 * inv_freq;
+                cos.push(libm::cos(a) as f32);
+                sin.push(libm::sin(a) as f32);
+            }
+        }
+        Self { cos: Arc::new(cos), sin: Arc::new(sin), half, max_pos }
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.max_pos
+    }
+}
+
+struct Rope {
+    tables: RopeTables,
+    /// +1 for the forward rotation, -1 for its inverse (the backward pass).
+    sign: f32,
+}
+
+impl CustomOp1 for Rope {
+    fn name(&self) -> &'static str {
+        "fused-rope"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l)?;
+        let &[_, t, h, d] = l.dims() else {
+            candle_core::bail!("rope: expected [b, t, h, d], got {:?}", l.dims())
+        };
+        let half = self.tables.half;
+        if d != 2 * half || t > self.tables.max_pos {
+            candle_core::bail!("rope: input {:?} does not fit tables (d/2 {half}, max_pos {})", l.dims(), self.tables.max_pos);
+        }
+        let (cos, sin) = (&self.tables.cos, &self.tables.sin);
+        let mut y = vec![0f32; x.len()];
+        // One chunk per (b, t) position: h heads of d values.
+        y.par_chunks_mut(h * d).zip(x.par_chunks(h * d)).enumerate().for_each(|(bt, (yp, xp))| {
+            let pos = bt % t;
+            let (c, sn) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
+            for (yh, xh) in yp.chunks_mut(d).zip(xp.chunks(d)) {
+                for i in 0..half {
+                    let (a, b) = (xh[i], xh[i + half]);
+                    let s = self.sign * sn[i];
+                    yh[i] = a * c[i] - b * s;
+                    yh[i + half] = b * c[i] + a * s;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let inverse = Rope { tables: self.tables.clone(), sign: -self.sign };
+        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&inverse)?))
+    }
+}
+
+/// Rotates `x` (`[b, t, h, d]`) by the positions `0..t`.
+pub fn rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    if fused(x) {
+        x.contiguous()?.apply_op1(Rope { tables: tables.clone(), sign: 1.0 })
+    } else {
+        reference(x, tables)
+    }
+}
+
+pub fn reference(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    let (_, t, _, d) = x.dims4()?;
+    let half = d / 2;
+    let table = |v: &Arc<Vec<f32>>, dev: &Device| -> Result<Tensor> {
+        let tt = Tensor::from_slice(&v[..t * half], (t, half), dev)?;
+        Tensor::cat(&[&tt, &tt], 1)?.reshape((1, t, 1, d))
+    };
+    let (cos, sin) = (table(&tables.cos, x.device())?, table(&tables.sin, x.device())?);
+    let x1 = x.narrow(3, 0, half)?;
+    let x2 = x.narrow(3, half, half)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?;
+    x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::*;
+
+    #[test]
+    fn matches_reference_forward_and_backward() {
+        let tables = RopeTables::new(8, 16, 10_000.0);
+        let x = randn("x", &[2, 5, 3, 8]);
+        let y = rope(x.as_tensor(), &tables).unwrap();
+        let r = reference(x.as_tensor(), &tables).unwrap();
+        assert!(max_abs_diff(&y, &r) < 1e-6);
+        let g1 = probe_loss(&y).backward().unwrap();
+        let g2 = probe_loss(&r).backward().unwrap();
+        let d = max_abs_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+        assert!(d < 1e-5, "grad diff {d}");
+    }
+
+    #[test]
+    fn rejects_too_long_input() {
+        let tables = RopeTables::new(8, 4, 10_000.0);
+        let x = randn("x", &[1, 5, 1, 8]);
+        assert!(rope(x.as_tensor(), &tables).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Causal softmax over attention scores: `y[i, j] = softmax_j(scale * s[i, j])` for `j <= i`,
+//! and 0 for `j > i`. The input is `[..., t, t]`; the mask and the scale are fused in.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
+use rayon::prelude::*;
+
+use super::{f32_slice, fused, with_f32};
+
+struct CausalSoftmax {
+    scale: f32,
+    t: usize,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l)?;
+        let t = self.t;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(t).zip(x.par_chunks(t)).enumerate().for_each(|(row, (yr, xr))| {
+            let n = row % t + 1;
+            let max = xr[..n].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * self.scale;
+            let mut sum = 0f32;
+            for j in 0..n {
+                let e = (xr[j] * self.scale - max).exp();
+                yr[j] = e;
+                sum += e;
+            }
+            let inv = 1.0 / sum;
+            for v in &mut yr[..n] {
+                *v *= inv;
+            }
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let t = self.t;
+        let gx = with_f32(y, |y| {
+            with_f32(g, |g| {
+                let mut gx = vec![0f32; y.len()];
+                gx.par_chunks_mut(t)
+                    .zip(y.par_chunks(t).zip(g.par_chunks(t)))
+                    .enumerate()
+                    .for_each(|(row, (gr, (yr, ggr)))| {
+                        let n = row % t + 1;
+                        let dot: f32 = yr[..n].iter().zip(&ggr[..n]).map(|(a, b)| a * b).sum();
+                        for j in 0..n {
+                            gr[j] = self.scale * yr[j] * (ggr[j] - dot);
+                        }
+                    });
+                Ok(gx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(gx, x.shape(), x.device())?))
+    }
+}
+
+/// Causal softmax of `scores` (`[..., t, t]`) scaled by `scale`.
+pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    let t = scores.dim(D::Minus1)?;
+    if scores.dim(D::Minus2)? != t {
+        candle_core::bail!("causal_softmax: scores must be square, got {:?}", scores.dims());
+    }
+    if fused(scores) {
+        scores.contiguous()?.apply_op1(CausalSoftmax { scale: scale as f32, t })
+    } else {
+        reference(scores, scale)
+    }
+}
+
+pub fn reference(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    let t = scores.dim(D::Minus1)?;
+    let mask: Vec<u8> = (0..t * t).map(|k| u8::from(k % t > k / t)).collect();
+    let mask = Tensor::from_vec(mask, (t, t), scores.device())?.broadcast_as(scores.shape())?;
+    let neg = Tensor::new(f32::NEG_INFINITY, scores.device())?.broadcast_as(scores.shape())?;
+    let masked = mask.where_cond(&neg, &(scores * scale)?)?;
+    candle_nn::ops::softmax(&masked, D::Minus1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::*;
+
+    #[test]
+    fn matches_reference_forward_and_backward() {
+        let s = randn("s", &[2, 3, 7, 7]);
+        let y = causal_softmax(s.as_tensor(), 0.37).unwrap();
+        let r = reference(s.as_tensor(), 0.37).unwrap();
+        assert!(max_abs_diff(&y, &r) < 1e-6);
+        let g1 = probe_loss(&y).backward().unwrap();
+        let g2 = probe_loss(&r).backward().unwrap();
+        let d = max_abs_diff(g1.get(s.as_tensor()).unwrap(), g2.get(s.as_tensor()).unwrap());
+        assert!(d < 1e-5, "grad diff {d}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Training: AdamW, the learning-rate schedule, and the step loop.
+
+mod optim;
+mod schedule;
+mod trainer;
+
+pub use optim::{AdamW, AdamWConfig};
+pub use schedule::LrSchedule;
+pub use trainer::{eval_loss, global_norm, StepStats, TrainConfig, Trainer};

@@ -1,0 +1,80 @@
+//! AdamW with decoupled weight decay (Loshchilov & Hutter), on flat f32 buffers.
+//!
+//! Elementwise only, so parallel chunking cannot change a single bit of the result.
+
+use candle_core::{Tensor, Var};
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+const CHUNK: usize = 1 << 14;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }
+    }
+}
+
+pub struct AdamW {
+    cfg: AdamWConfig,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    /// Weight decay applies to matrices only, not to norm gains.
+    decay: Vec<bool>,
+    step: u64,
+}
+
+impl AdamW {
+    pub fn new(cfg: AdamWConfig, vars: &[Var]) -> Self {
+        Self {
+            cfg,
+            m: vars.iter().map(|v| vec![0.0; v.elem_count()]).collect(),
+            v: vars.iter().map(|v| vec![0.0; v.elem_count()]).collect(),
+            decay: vars.iter().map(|v| v.rank() >= 2).collect(),
+            step: 0,
+        }
+    }
+
+    pub fn steps_taken(&self) -> u64 {
+        self.step
+    }
+
+    /// One update of every var from its gradient (same order and sizes as at construction):
+    /// `theta -= lr * (m_hat / (sqrt(v_hat) + eps) + wd * theta)`.
+    pub fn step(&mut self, vars: &[Var], grads: &[Vec<f32>], lr: f64) -> Result<()> {
+        self.step += 1;
+        let c = self.cfg;
+        let bc1 = 1.0 - c.beta1.powi(self.step as i32);
+        let bc2 = 1.0 - c.beta2.powi(self.step as i32);
+        let (b1, b2, eps) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32);
+        let step_size = (lr / bc1) as f32;
+        let bc2_sqrt = bc2.sqrt() as f32;
+        for (i, var) in vars.iter().enumerate() {
+            let wd = if self.decay[i] { (lr * c.weight_decay) as f32 } else { 0.0 };
+            let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(self.m[i].par_chunks_mut(CHUNK))
+                .zip(self.v[i].par_chunks_mut(CHUNK))
+                .zip(grads[i].par_chunks(CHUNK))
+                .for_each(|(((p, m), v), g)| {
+                    for k in 0..p.len() {
+                        m[k] = b1 * m[k] + (1.0 - b1) * g[k];
+                        v[k] = b2 * v[k] + (1.0 - b2) * g[k] * g[k];
+                        let denom = v[k].sqrt() / bc2_sqrt + eps;
+                        p[k] -= wd * p[k] + step_size * m[k] / denom;
+                    }
+                });
+            var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! One optimizer step over micro-batches: forward, backward, gradient accumulation, global
+//! grad-norm clipping, AdamW with the scheduled learning rate.
+
+use candle_core::Var;
+
+use super::optim::{AdamW, AdamWConfig};
+use super::schedule::LrSchedule;
+use crate::config::LlamaConfig;
+use crate::data::Batch;
+use crate::error::{ModelError, Result};
+use crate::llama::Llama;
+use crate::params::Params;
+
+#[derive(Clone, Copy, Debug)]
+pub struct TrainConfig {
+    pub schedule: LrSchedule,
+    pub adamw: AdamWConfig,
+    /// Global L2 norm the gradient is clipped to; 0 disables clipping.
+    pub grad_clip: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    pub step: u64,
+    /// Mean loss over the step's micro-batches.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub tokens: usize,
+}
+
+pub struct Trainer {
+    model: Llama,
+    params: Params,
+    opt: AdamW,
+    cfg: TrainConfig,
+}
+
+impl Trainer {
+    pub fn new(params: Params, model_cfg: &LlamaConfig, cfg: TrainConfig) -> Result<Self> {
+        let model = Llama::load(params.var_builder(), model_cfg)?;
+        let opt = AdamW::new(cfg.adamw, params.vars());
+        Ok(Self { model, params, opt, cfg })
+    }
+
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn into_params(self) -> Params {
+        self.params
+    }
+
+    /// Gradients of the mean loss over `micro` (each micro-batch weighted equally), in
+    /// parameter order, plus that mean loss. Fails if any parameter receives no gradient.
+    pub fn gradients(&self, micro: &[Batch]) -> Result<(Vec<Vec<f32>>, f64)> {
+        if micro.is_empty() {
+            return Err(ModelError::Train("a step needs at least one micro-batch".into()));
+        }
+        let scale = 1.0 / micro.len() as f32;
+        let vars: &[Var] = self.params.vars();
+        let mut acc: Vec<Vec<f32>> = vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
+        let mut loss_sum = 0f64;
+        for batch in micro {
+            let loss = self.model.loss(&batch.inputs, &batch.targets)?;
+            let l = loss.to_scalar::<f32>()? as f64;
+            if !l.is_finite() {
+                return Err(ModelError::Train(format!("loss is {l}")));
+            }
+            loss_sum += l;
+            let grads = loss.backward()?;
+            for ((var, spec), buf) in vars.iter().zip(self.params.specs()).zip(&mut acc) {
+                let g = grads.get(var.as_tensor()).ok_or_else(|| {
+                    ModelError::Train(format!("parameter {} received no gradient", spec.name))
+                })?;
+                let g = g.flatten_all()?.to_vec1::<f32>()?;
+                for (a, x) in buf.iter_mut().zip(g) {
+                    *a += x * scale;
+                }
+            }
+        }
+        Ok((acc, loss_sum / micro.len() as f64))
+    }
+
+    /// One optimizer step.
+    pub fn step(&mut self, micro: &[Batch]) -> Result<StepStats> {
+        let (mut grads, loss) = self.gradients(micro)?;
+        let norm = global_norm(&grads);
+        if !norm.is_finite() {
+            return Err(ModelError::Train(format!("gradient norm is {norm}")));
+        }
+        if self.cfg.grad_clip > 0.0 && norm > self.cfg.grad_clip {
+            let f = (self.cfg.grad_clip / norm) as f32;
+            grads.iter_mut().flatten().for_each(|g| *g *= f);
+        }
+        let step = self.opt.steps_taken();
+        let lr = self.cfg.schedule.at(step);
+        self.opt.step(self.params.vars(), &grads, lr)?;
+        Ok(StepStats { step: step + 1, loss, grad_norm: norm, lr, tokens: micro.iter().map(Batch::tokens).sum() })
+    }
+
+    /// Mean loss over `batches` (each weighted equally).
+    pub fn eval_loss(&self, batches: &[Batch]) -> Result<f64> {
+        eval_loss(&self.model, batches)
+    }
+}
+
+/// Mean loss of `model` over `batches`.
+pub fn eval_loss(model: &Llama, batches: &[Batch]) -> Result<f64> {
+    if batches.is_empty() {
+        return Err(ModelError::Train("evaluation needs at least one batch".into()));
+    }
+    let mut sum = 0f64;
+    for b in batches {
+        sum += model.loss(&b.inputs.detach(), &b.targets)?.to_scalar::<f32>()? as f64;
+    }
+    Ok(sum / batches.len() as f64)
+}
+
+/// L2 norm over all gradients, summed in parameter order in f64.
+pub fn global_norm(grads: &[Vec<f32>]) -> f64 {
+    grads.iter().flatten().map(|g| (*g as f64) * (*g as f64)).sum::<f64>().sqrt()
+}
