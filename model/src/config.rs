@@ -142,8 +142,7 @@ impl LlamaConfig {
     }
 
     pub fn head_dim(&self) -> usize {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// Rejects configurations this implementation cannot run, with the reason.
@@ -188,8 +187,7 @@ impl LlamaConfig {
 
     /// Writes `config.json` in HF's format.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| ModelError::Config(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| ModelError::Config(e.to_string()))?;
         crate::io::write_atomic(path, &json)
     }
 

@@ -14,9 +14,7 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     }
     let mut buf = Vec::with_capacity(size as usize);
     // `take` also bounds a file that grows while we read it.
-    file.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ModelError::io(path, e))?;
+    file.take(limit + 1).read_to_end(&mut buf).map_err(|e| ModelError::io(path, e))?;
     if buf.len() as u64 > limit {
         return Err(ModelError::TooLarge { path: path.into(), size: buf.len() as u64, limit });
     }

@@ -136,7 +136,7 @@ impl Llama {
     /// Logits `[b, t, vocab]` for token ids `[b, t]` (u32).
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
-        Ok(self.logits_2d(tokens)?.reshape((b, t, self.cfg.vocab_size))?)
+        self.logits_2d(tokens)?.reshape((b, t, self.cfg.vocab_size))
     }
 
     /// Logits `[b*t, vocab]`.

@@ -42,9 +42,7 @@ pub fn param_specs(cfg: &LlamaConfig) -> Vec<ParamSpec> {
     let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
     let std = cfg.initializer_range;
     let mut out = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>, init: Init| {
-        out.push(ParamSpec { name, shape, init })
-    };
+    let mut push = |name: String, shape: Vec<usize>, init: Init| out.push(ParamSpec { name, shape, init });
     push("model.embed_tokens.weight".into(), vec![cfg.vocab_size, c], Init::Normal(std));
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
@@ -136,10 +134,7 @@ impl Params {
 
     /// Every parameter flattened to f32, in spec order.
     pub fn to_vecs(&self) -> Result<Vec<Vec<f32>>> {
-        self.vars
-            .iter()
-            .map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-            .collect()
+        self.vars.iter().map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?)).collect()
     }
 
     /// `blake2_256` over every parameter in spec order: name, shape (u64 LE each), then the
@@ -162,15 +157,12 @@ impl Params {
     /// Writes a safetensors checkpoint with HF names and `{"format": "pt"}` metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         let values = self.to_vecs()?;
-        let bytes: Vec<Vec<u8>> = values
-            .iter()
-            .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            .collect();
+        let bytes: Vec<Vec<u8>> =
+            values.iter().map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
         let mut views = Vec::with_capacity(self.specs.len());
         for (spec, b) in self.specs.iter().zip(&bytes) {
-            let view = TensorView::new(Dtype::F32, spec.shape.clone(), b).map_err(|e| {
-                ModelError::Checkpoint { path: path.into(), reason: e.to_string() }
-            })?;
+            let view = TensorView::new(Dtype::F32, spec.shape.clone(), b)
+                .map_err(|e| ModelError::Checkpoint { path: path.into(), reason: e.to_string() })?;
             views.push((spec.name.clone(), view));
         }
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -202,11 +194,8 @@ impl Params {
                     spec.shape
                 )));
             }
-            let data: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             if let Some(pos) = data.iter().position(|x| !x.is_finite()) {
                 return Err(fail(format!("{} has a non-finite value at {pos}", spec.name)));
             }
@@ -215,7 +204,8 @@ impl Params {
         let known: std::collections::HashSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         for (name, _) in st.tensors() {
             // A tied checkpoint written by transformers may still carry lm_head.weight.
-            if !known.contains(name.as_str()) && !(cfg.tie_word_embeddings && name == "lm_head.weight") {
+            let tied_head = cfg.tie_word_embeddings && name == "lm_head.weight";
+            if !known.contains(name.as_str()) && !tied_head {
                 return Err(fail(format!("unexpected tensor {name}")));
             }
         }

@@ -42,21 +42,62 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let sy = |y: f64| PAD_T + (1.0 - (y - y0) / (y1 - y0)) * ph;
 
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, PAD_L + pw / 2.0, escape(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        PAD_L + pw / 2.0,
+        escape(title)
+    );
     for k in 0..=5 {
         let f = k as f64 / 5.0;
         let (xv, yv) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
         let (gx, gy) = (sx(xv), sy(yv));
-        let _ = writeln!(s, r##"<line x1="{gx:.1}" y1="{PAD_T}" x2="{gx:.1}" y2="{:.1}" stroke="#eee"/>"##, PAD_T + ph);
-        let _ = writeln!(s, r##"<line x1="{PAD_L}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}" stroke="#eee"/>"##, PAD_L + pw);
-        let _ = writeln!(s, r#"<text x="{gx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, PAD_T + ph + 16.0, fmt_tick(xv));
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, PAD_L - 6.0, gy + 4.0, fmt_tick(yv));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{gx:.1}" y1="{PAD_T}" x2="{gx:.1}" y2="{:.1}" stroke="#eee"/>"##,
+            PAD_T + ph
+        );
+        let _ = writeln!(
+            s,
+            r##"<line x1="{PAD_L}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}" stroke="#eee"/>"##,
+            PAD_L + pw
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{gx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            PAD_T + ph + 16.0,
+            fmt_tick(xv)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            PAD_L - 6.0,
+            gy + 4.0,
+            fmt_tick(yv)
+        );
     }
-    let _ = writeln!(s, r##"<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##);
-    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, PAD_L + pw / 2.0, H - 10.0, escape(x_label));
-    let _ = writeln!(s, r#"<text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#, PAD_T + ph / 2.0, escape(y_label));
+    let _ = writeln!(
+        s,
+        r##"<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        PAD_L + pw / 2.0,
+        H - 10.0,
+        escape(x_label)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        PAD_T + ph / 2.0,
+        escape(y_label)
+    );
     for (i, ser) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let path: Vec<String> = ser
@@ -65,10 +106,18 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
-        let _ = writeln!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{}"/>"#, path.join(" "));
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{}"/>"#,
+            path.join(" ")
+        );
         let ly = PAD_T + 14.0 + 18.0 * i as f64;
         let lx = PAD_L + pw + 12.0;
-        let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/>"#, lx + 18.0);
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/>"#,
+            lx + 18.0
+        );
         let _ = writeln!(s, r#"<text x="{}" y="{}">{}</text>"#, lx + 24.0, ly + 4.0, escape(&ser.name));
     }
     s.push_str("</svg>\n");

@@ -14,7 +14,13 @@ pub enum Sampling {
 
 /// Appends up to `max_new` tokens to `prompt`, stopping early at `eos`. The context is cut to
 /// the model's `max_position_embeddings` most recent tokens (no KV cache: fine for small models).
-pub fn generate(model: &Llama, prompt: &[u32], max_new: usize, sampling: Sampling, eos: Option<u32>) -> Result<Vec<u32>> {
+pub fn generate(
+    model: &Llama,
+    prompt: &[u32],
+    max_new: usize,
+    sampling: Sampling,
+    eos: Option<u32>,
+) -> Result<Vec<u32>> {
     if prompt.is_empty() {
         return Err(ModelError::Train("generation needs a non-empty prompt".into()));
     }
@@ -56,11 +62,8 @@ fn top_p_sample(logits: &[f32], temperature: f64, top_p: f64, rng: &mut Portable
         return argmax(logits);
     }
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) as f64;
-    let mut probs: Vec<(u32, f64)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (i as u32, ((*l as f64 - max) / temperature).exp()))
-        .collect();
+    let mut probs: Vec<(u32, f64)> =
+        logits.iter().enumerate().map(|(i, l)| (i as u32, ((*l as f64 - max) / temperature).exp())).collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut kept = 0.0;

@@ -103,3 +103,46 @@ fn shard_errors_are_clear() {
     std::fs::remove_file(&shard).unwrap();
     assert!(open_err(&train).contains(&m.shards[0].file));
 }
+
+mod fuzz {
+    //! Hostile bytes never panic the shard and manifest readers.
+    use model::data::{Manifest, Shard, TokenDtype};
+    use proptest::prelude::*;
+
+    fn shard_with(prefix: &[u8], body: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.bin");
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(body);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn shard_open_and_read_never_panic(kind in 0usize..3, body in proptest::collection::vec(any::<u8>(), 0..1500), dtype in any::<bool>()) {
+            let prefix: &[u8] = match kind {
+                0 => b"",
+                1 => b"\x93NUMPY\x01\x00",
+                _ => &20240520i32.to_le_bytes(),
+            };
+            let (_dir, path) = shard_with(prefix, &body);
+            let dtype = if dtype { TokenDtype::U16 } else { TokenDtype::U32 };
+            if let Ok(mut s) = Shard::open(&path, dtype) {
+                let n = s.tokens();
+                prop_assert!(s.read(0, n.min(8) as usize).is_ok());
+                prop_assert!(s.read(n, 1).is_err());
+            }
+        }
+
+        #[test]
+        fn manifest_load_never_panics(json in "\\{[ -~]{0,300}\\}") {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("manifest.json");
+            std::fs::write(&path, json).unwrap();
+            let _ = Manifest::load(&path);
+        }
+    }
+}

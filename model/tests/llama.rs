@@ -75,7 +75,8 @@ fn fused_and_reference_models_agree() {
 
 #[test]
 fn parameter_names_are_hf_llama_names() {
-    let names: Vec<String> = model::params::param_specs(&LlamaConfig::tiny()).into_iter().map(|s| s.name).collect();
+    let names: Vec<String> =
+        model::params::param_specs(&LlamaConfig::tiny()).into_iter().map(|s| s.name).collect();
     for expected in [
         "model.embed_tokens.weight",
         "model.layers.0.input_layernorm.weight",

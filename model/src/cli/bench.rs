@@ -39,7 +39,10 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let n = a.batch * (a.seq + 1);
     let toks: Vec<u32> = (0..n).map(|_| rng.below(cfg.vocab_size as u64) as u32).collect();
     let all = Tensor::from_vec(toks, (a.batch, a.seq + 1), &Device::Cpu)?;
-    let batch = Batch { inputs: all.narrow(1, 0, a.seq)?.contiguous()?, targets: all.narrow(1, 1, a.seq)?.contiguous()? };
+    let batch = Batch {
+        inputs: all.narrow(1, 0, a.seq)?.contiguous()?,
+        targets: all.narrow(1, 1, a.seq)?.contiguous()?,
+    };
     for _ in 0..a.warmup {
         trainer.step(std::slice::from_ref(&batch))?;
     }

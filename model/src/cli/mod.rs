@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "model", version, about = "Train, evaluate and sample the subnet's LLaMA model (CPU by default)")]
+#[command(
+    name = "model",
+    version,
+    about = "Train, evaluate and sample the subnet's LLaMA model (CPU by default)"
+)]
 pub struct Cli {
     /// Worker threads for tensor math (default: all cores). Results are bitwise reproducible
     /// for a fixed thread count.

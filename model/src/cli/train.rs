@@ -93,7 +93,12 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         m.vocab_size,
         cfg.vocab_size
     );
-    anyhow::ensure!(m.page_len <= cfg.max_position_embeddings, "page_len {} exceeds max_position_embeddings {}", m.page_len, cfg.max_position_embeddings);
+    anyhow::ensure!(
+        m.page_len <= cfg.max_position_embeddings,
+        "page_len {} exceeds max_position_embeddings {}",
+        m.page_len,
+        cfg.max_position_embeddings
+    );
     let params = match &a.init {
         Some(dir) => Params::load(&cfg, &dir.join("model.safetensors"), &run.device)?,
         None => Params::init(&cfg, a.seed, &run.device)?,
@@ -103,7 +108,12 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         adamw: AdamWConfig { weight_decay: a.weight_decay, ..Default::default() },
         grad_clip: a.clip,
     };
-    tracing::info!(params = cfg.num_params(), pages = run.train.num_pages(), page_len = m.page_len, "training");
+    tracing::info!(
+        params = cfg.num_params(),
+        pages = run.train.num_pages(),
+        page_len = m.page_len,
+        "training"
+    );
     let mut trainer = Trainer::new(params, &cfg, tcfg)?;
     let evals = eval_batches(&run.eval, a.eval_pages, a.batch, &run.device)?;
 
@@ -116,14 +126,19 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     writeln!(csv, "0,0,0,,,{first_eval}")?;
 
     let bar = ProgressBar::new(a.steps);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+    )?);
     let started = std::time::Instant::now();
     let mut tokens = 0usize;
     for step in 0..a.steps {
         let mut key = a.seed.to_le_bytes().to_vec();
         key.extend_from_slice(&step.to_le_bytes());
         let pages = random_pages(&key, a.batch * a.accum, run.train.num_pages())?;
-        let micro = pages.chunks(a.batch).map(|c| run.train.batch(c, &run.device)).collect::<model::Result<Vec<_>>>()?;
+        let micro = pages
+            .chunks(a.batch)
+            .map(|c| run.train.batch(c, &run.device))
+            .collect::<model::Result<Vec<_>>>()?;
         let s = trainer.step(&micro)?;
         tokens += s.tokens;
         train_pts.push((tokens as f64, s.loss));
@@ -147,7 +162,10 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         "training loss",
         "tokens",
         "cross-entropy (nats)",
-        &[Series { name: "train".into(), points: train_pts }, Series { name: "eval".into(), points: eval_pts.clone() }],
+        &[
+            Series { name: "train".into(), points: train_pts },
+            Series { name: "eval".into(), points: eval_pts.clone() },
+        ],
     );
     std::fs::write(a.out.join("loss.svg"), svg)?;
     let last = eval_pts.last().map(|p| p.1).unwrap_or(f64::NAN);
@@ -193,6 +211,11 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.data)?;
     let batches = eval_batches(&ds, a.pages, a.batch, &Device::Cpu)?;
     let loss = model::train::eval_loss(&model, &batches)?;
-    println!("eval loss {loss:.4} (perplexity {:.2}) over {} pages of {}", loss.exp(), a.pages.min(ds.num_pages() as usize), ds.page_len());
+    println!(
+        "eval loss {loss:.4} (perplexity {:.2}) over {} pages of {}",
+        loss.exp(),
+        a.pages.min(ds.num_pages() as usize),
+        ds.page_len()
+    );
     Ok(())
 }

@@ -63,7 +63,10 @@ impl Dataset {
             let limit = info.tokens * self.manifest.dtype.size() + (1 << 16);
             let bytes = crate::io::read_capped(&path, limit)?;
             if hex::encode(crate::rng::blake2_256(&bytes)) != info.blake2_256 {
-                return Err(ModelError::Data(format!("{}: content hash differs from the manifest", path.display())));
+                return Err(ModelError::Data(format!(
+                    "{}: content hash differs from the manifest",
+                    path.display()
+                )));
             }
         }
         Ok(())
@@ -84,12 +87,16 @@ impl Dataset {
     /// The `page_len + 1` tokens of global page `index`; every id is checked against the vocabulary.
     pub fn page(&self, index: u64) -> Result<Vec<u32>> {
         if index >= self.num_pages() {
-            return Err(ModelError::Data(format!("page {index} is out of range (dataset has {})", self.num_pages())));
+            return Err(ModelError::Data(format!(
+                "page {index} is out of range (dataset has {})",
+                self.num_pages()
+            )));
         }
         let shard = self.first_page.partition_point(|&p| p <= index) - 1;
         let local = index - self.first_page[shard];
         let len = self.manifest.page_len;
-        let mut reader = self.shards[shard].lock().map_err(|_| ModelError::Data("shard lock poisoned".into()))?;
+        let mut reader =
+            self.shards[shard].lock().map_err(|_| ModelError::Data("shard lock poisoned".into()))?;
         let tokens = reader.read(local * len as u64, len + 1)?;
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= self.manifest.vocab_size) {
             return Err(ModelError::Data(format!(

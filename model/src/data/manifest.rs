@@ -70,7 +70,8 @@ impl Manifest {
     /// the directory, and the content hash over the listed shard hashes.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = crate::io::read_capped(path, MAX_MANIFEST_BYTES)?;
-        let m: Self = serde_json::from_slice(&bytes).map_err(|e| bad(path, format!("invalid manifest: {e}")))?;
+        let m: Self =
+            serde_json::from_slice(&bytes).map_err(|e| bad(path, format!("invalid manifest: {e}")))?;
         if m.version != 1 {
             return Err(bad(path, format!("manifest version {} is not supported (expected 1)", m.version)));
         }
@@ -91,14 +92,32 @@ impl Manifest {
                 return Err(bad(path, format!("shard file {:?} must be a plain file name", s.file)));
             }
             if s.pages != pages_in(s.tokens, m.page_len) {
-                return Err(bad(path, format!("shard {} lists {} pages, its {} tokens make {}", s.file, s.pages, s.tokens, pages_in(s.tokens, m.page_len))));
+                return Err(bad(
+                    path,
+                    format!(
+                        "shard {} lists {} pages, its {} tokens make {}",
+                        s.file,
+                        s.pages,
+                        s.tokens,
+                        pages_in(s.tokens, m.page_len)
+                    ),
+                ));
             }
-            hashes.push(parse_hash(&s.blake2_256).ok_or_else(|| bad(path, format!("shard {} has a malformed hash", s.file)))?);
+            hashes.push(
+                parse_hash(&s.blake2_256)
+                    .ok_or_else(|| bad(path, format!("shard {} has a malformed hash", s.file)))?,
+            );
             tokens = tokens.checked_add(s.tokens).ok_or_else(|| bad(path, "token count overflows"))?;
             pages += s.pages;
         }
         if tokens != m.total_tokens || pages != m.total_pages {
-            return Err(bad(path, format!("totals {}/{} do not match the shards' {tokens}/{pages}", m.total_tokens, m.total_pages)));
+            return Err(bad(
+                path,
+                format!(
+                    "totals {}/{} do not match the shards' {tokens}/{pages}",
+                    m.total_tokens, m.total_pages
+                ),
+            ));
         }
         if hex::encode(Self::compute_content_hash(m.page_len, m.dtype, &hashes)) != m.content_hash {
             return Err(bad(path, "content_hash does not match the shard hashes"));

@@ -85,8 +85,14 @@ pub struct ShardOptions {
 
 /// Tokenizes `docs` (each followed by the EOS token) into `out/shard_NNNNNN.bin` files of raw
 /// little-endian tokens and writes `out/manifest.json`. Returns the manifest.
-pub fn write_dataset(docs: &[String], tk: &TextTokenizer, out: &Path, opts: &ShardOptions) -> Result<Manifest> {
-    let eos = tk.eos_id().ok_or_else(|| ModelError::Tokenizer("tokenizer has no <|endoftext|> token".into()))?;
+pub fn write_dataset(
+    docs: &[String],
+    tk: &TextTokenizer,
+    out: &Path,
+    opts: &ShardOptions,
+) -> Result<Manifest> {
+    let eos =
+        tk.eos_id().ok_or_else(|| ModelError::Tokenizer("tokenizer has no <|endoftext|> token".into()))?;
     let vocab = tk.vocab_size();
     let dtype = if vocab <= 1 << 16 { TokenDtype::U16 } else { TokenDtype::U32 };
     if opts.page_len == 0 || opts.shard_tokens <= opts.page_len {
@@ -109,7 +115,12 @@ pub fn write_dataset(docs: &[String], tk: &TextTokenizer, out: &Path, opts: &Sha
         let hash = crate::rng::blake2_256(&bytes);
         hashes.push(hash);
         let tokens = buf.len() as u64;
-        shards.push(ShardInfo { file, tokens, pages: pages_in(tokens, opts.page_len), blake2_256: hex::encode(hash) });
+        shards.push(ShardInfo {
+            file,
+            tokens,
+            pages: pages_in(tokens, opts.page_len),
+            blake2_256: hex::encode(hash),
+        });
         buf.clear();
         Ok(())
     };
@@ -136,7 +147,10 @@ pub fn write_dataset(docs: &[String], tk: &TextTokenizer, out: &Path, opts: &Sha
         shards,
     };
     if manifest.total_pages == 0 {
-        return Err(ModelError::Data(format!("{} tokens make no page of {}", manifest.total_tokens, opts.page_len)));
+        return Err(ModelError::Data(format!(
+            "{} tokens make no page of {}",
+            manifest.total_tokens, opts.page_len
+        )));
     }
     manifest.save(&out.join(MANIFEST_FILE))?;
     Ok(manifest)

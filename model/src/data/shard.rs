@@ -62,22 +62,38 @@ impl Shard {
             let dtype = match (magic, version) {
                 (LLMC_MAGIC_GPT2, 1) => TokenDtype::U16,
                 (LLMC_MAGIC_LLAMA3, 7) => TokenDtype::U32,
-                _ => return Err(data_err(path, format!("llm.c header magic {magic} with unknown version {version}"))),
+                _ => {
+                    return Err(data_err(
+                        path,
+                        format!("llm.c header magic {magic} with unknown version {version}"),
+                    ))
+                }
             };
             let expected = LLMC_HEADER_BYTES + count as u64 * dtype.size();
             if count < 0 || expected != len {
-                return Err(data_err(path, format!("llm.c header says {count} tokens but the file has {len} bytes (expected {expected})")));
+                return Err(data_err(
+                    path,
+                    format!(
+                        "llm.c header says {count} tokens but the file has {len} bytes (expected {expected})"
+                    ),
+                ));
             }
             (LLMC_HEADER_BYTES, dtype)
         } else {
             (0, raw_dtype)
         };
         if dtype != raw_dtype {
-            return Err(data_err(path, format!("file holds {dtype:?} tokens but the manifest says {raw_dtype:?}")));
+            return Err(data_err(
+                path,
+                format!("file holds {dtype:?} tokens but the manifest says {raw_dtype:?}"),
+            ));
         }
         let body = len - offset;
         if body % dtype.size() != 0 {
-            return Err(data_err(path, format!("{body} data bytes is not a whole number of {dtype:?} tokens (truncated?)")));
+            return Err(data_err(
+                path,
+                format!("{body} data bytes is not a whole number of {dtype:?} tokens (truncated?)"),
+            ));
         }
         Ok(Self { path: path.into(), file, offset, dtype, tokens: body / dtype.size() })
     }
@@ -103,7 +119,9 @@ impl Shard {
             .map_err(|e| ModelError::io(&self.path, e))?;
         Ok(match self.dtype {
             TokenDtype::U16 => buf.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect(),
-            TokenDtype::U32 => buf.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            TokenDtype::U32 => {
+                buf.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            }
         })
     }
 }
@@ -112,7 +130,8 @@ fn llmc_header(head: &[u8]) -> Option<(i32, i32, i32)> {
     if head.len() < LLMC_HEADER_BYTES as usize {
         return None;
     }
-    let word = |i: usize| i32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
+    let word =
+        |i: usize| i32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
     matches!(word(0), LLMC_MAGIC_GPT2 | LLMC_MAGIC_LLAMA3).then(|| (word(0), word(1), word(2)))
 }
 
@@ -147,20 +166,30 @@ fn parse_npy_header(path: &Path, file: &mut File, len: u64) -> Result<(u64, Toke
     let dtype = match descr.as_str() {
         "<u2" => TokenDtype::U16,
         "<u4" | "<i4" => TokenDtype::U32,
-        other => return Err(data_err(path, format!(".npy dtype {other} is not a token type (<u2, <u4, <i4)"))),
+        other => {
+            return Err(data_err(path, format!(".npy dtype {other} is not a token type (<u2, <u4, <i4)")))
+        }
     };
     if field("fortran_order").as_deref() != Some("False") {
         return Err(data_err(path, ".npy array must be C-order"));
     }
     let shape = field("shape").ok_or_else(|| data_err(path, ".npy header has no shape"))?;
-    let dims: Vec<&str> = shape.trim_matches(|c| c == '(' || c == ')').split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let dims: Vec<&str> = shape
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let n: u64 = match dims.as_slice() {
         [n] => n.parse().map_err(|_| data_err(path, format!(".npy shape {shape} is not a number")))?,
         _ => return Err(data_err(path, format!(".npy array must be 1-D, shape is {shape}"))),
     };
     let offset = start + hlen as u64;
     if offset + n * dtype.size() != len {
-        return Err(data_err(path, format!(".npy shape says {n} tokens but the file has {} data bytes", len - offset)));
+        return Err(data_err(
+            path,
+            format!(".npy shape says {n} tokens but the file has {} data bytes", len - offset),
+        ));
     }
     Ok((offset, dtype))
 }

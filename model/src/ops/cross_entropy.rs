@@ -33,7 +33,13 @@ impl CustomOp2 for CrossEntropy {
         "fused-cross-entropy"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let logits = f32_slice(s1, l1)?;
         let &[n, v] = l1.dims() else {
             candle_core::bail!("cross_entropy: logits must be [n, v], got {:?}", l1.dims())
@@ -49,7 +55,13 @@ impl CustomOp2 for CrossEntropy {
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
-    fn bwd(&self, logits: &Tensor, targets: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (n, v) = logits.dims2()?;
         let scale = g.to_scalar::<f32>()? / n as f32;
         let targets = targets.to_vec1::<u32>()?;

@@ -22,7 +22,13 @@ impl CustomOp2 for RmsNorm {
         "fused-rms-norm"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, w) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
         let d = w.len();
         if l1.dims().last() != Some(&d) {
@@ -38,23 +44,29 @@ impl CustomOp2 for RmsNorm {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let eps = self.eps;
         let (gx, gw) = with_f32(x, |x| {
             with_f32(w, |w| {
                 with_f32(g, |g| {
                     let d = w.len();
                     let mut gx = vec![0f32; x.len()];
-                    gx.par_chunks_mut(d)
-                        .zip(x.par_chunks(d).zip(g.par_chunks(d)))
-                        .for_each(|(gxr, (xr, gr))| {
+                    gx.par_chunks_mut(d).zip(x.par_chunks(d).zip(g.par_chunks(d))).for_each(
+                        |(gxr, (xr, gr))| {
                             let r = inv_rms(xr, eps);
                             let dot: f32 = gr.iter().zip(w).zip(xr).map(|((g, w), x)| g * w * x).sum();
                             let c = r * r * r * dot / d as f32;
                             for j in 0..d {
                                 gxr[j] = r * gr[j] * w[j] - xr[j] * c;
                             }
-                        });
+                        },
+                    );
                     let partials: Vec<Vec<f32>> = x
                         .par_chunks(d * GW_BLOCK_ROWS)
                         .zip(g.par_chunks(d * GW_BLOCK_ROWS))

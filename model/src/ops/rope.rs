@@ -56,7 +56,11 @@ impl CustomOp1 for Rope {
         };
         let half = self.tables.half;
         if d != 2 * half || t > self.tables.max_pos {
-            candle_core::bail!("rope: input {:?} does not fit tables (d/2 {half}, max_pos {})", l.dims(), self.tables.max_pos);
+            candle_core::bail!(
+                "rope: input {:?} does not fit tables (d/2 {half}, max_pos {})",
+                l.dims(),
+                self.tables.max_pos
+            );
         }
         let (cos, sin) = (&self.tables.cos, &self.tables.sin);
         let mut y = vec![0f32; x.len()];

@@ -42,16 +42,15 @@ impl CustomOp1 for CausalSoftmax {
         let gx = with_f32(y, |y| {
             with_f32(g, |g| {
                 let mut gx = vec![0f32; y.len()];
-                gx.par_chunks_mut(t)
-                    .zip(y.par_chunks(t).zip(g.par_chunks(t)))
-                    .enumerate()
-                    .for_each(|(row, (gr, (yr, ggr)))| {
+                gx.par_chunks_mut(t).zip(y.par_chunks(t).zip(g.par_chunks(t))).enumerate().for_each(
+                    |(row, (gr, (yr, ggr)))| {
                         let n = row % t + 1;
                         let dot: f32 = yr[..n].iter().zip(&ggr[..n]).map(|(a, b)| a * b).sum();
                         for j in 0..n {
                             gr[j] = self.scale * yr[j] * (ggr[j] - dot);
                         }
-                    });
+                    },
+                );
                 Ok(gx)
             })
         })?;

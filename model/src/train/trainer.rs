@@ -101,7 +101,13 @@ impl Trainer {
         let step = self.opt.steps_taken();
         let lr = self.cfg.schedule.at(step);
         self.opt.step(self.params.vars(), &grads, lr)?;
-        Ok(StepStats { step: step + 1, loss, grad_norm: norm, lr, tokens: micro.iter().map(Batch::tokens).sum() })
+        Ok(StepStats {
+            step: step + 1,
+            loss,
+            grad_norm: norm,
+            lr,
+            tokens: micro.iter().map(Batch::tokens).sum(),
+        })
     }
 
     /// Mean loss over `batches` (each weighted equally).

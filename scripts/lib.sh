@@ -1,0 +1,57 @@
+# Shared helpers for the project's scripts: `source "$(dirname "$0")/lib.sh"`.
+# Idempotent: every install step checks first, so re-running costs nothing.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/llm-subnet"
+# The cargo target dir lives outside the clone so a fresh clone (CI) reuses earlier builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_HOME/target}"
+BIN_DIR="$CARGO_TARGET_DIR/release"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# need_apt PKG...: installs the Debian packages that are not installed yet.
+need_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_cargo() {
+  command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs)"
+}
+
+# Build prerequisites and the default corpus (Debian's fortunes, BSD licence).
+setup_prereqs() {
+  need_apt fortunes pkg-config gcc g++ python3
+  need_cargo
+}
+
+build_release() {
+  log "building (release, target dir $CARGO_TARGET_DIR)"
+  (cd "$REPO_ROOT" && cargo build --release --workspace --locked)
+}
+
+FORTUNES_DIR="${FORTUNES_DIR:-/usr/share/games/fortunes}"
+DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"
+TOKENIZER="$REPO_ROOT/model/assets/fortunes-bpe-4k.json"
+
+# prepare_fortunes PAGE_LEN: tokenizes the fortunes corpus into $DATA_DIR/fortunes-$PAGE_LEN.
+prepare_fortunes() {
+  local page_len="$1" out="$DATA_DIR/fortunes-$1"
+  if [ -f "$out/train/manifest.json" ] && [ -f "$out/val/manifest.json" ]; then
+    echo "$out"; return 0
+  fi
+  log "preparing the fortunes corpus into $out"
+  "$BIN_DIR/model" prepare --tokenizer "$TOKENIZER" --input "$FORTUNES_DIR" --separator % \
+    --page-len "$page_len" --out "$out" >&2
+  echo "$out"
+}
