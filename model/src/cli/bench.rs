@@ -23,6 +23,39 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Also time forward, forward+backward and gradient collection separately (stderr).
+    #[arg(long)]
+    breakdown: bool,
+}
+
+/// Where a step's time goes: forward, backward, gradient collection; the rest is the optimizer.
+fn breakdown(trainer: &Trainer, batch: &Batch, steps: usize) -> anyhow::Result<()> {
+    let model = trainer.model();
+    let time = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        let t = std::time::Instant::now();
+        for _ in 0..steps {
+            f()?;
+        }
+        Ok(t.elapsed().as_secs_f64() * 1000.0 / steps as f64)
+    };
+    let fwd = time(&|| {
+        model.loss(&batch.inputs, &batch.targets)?;
+        Ok(())
+    })?;
+    let fwd_bwd = time(&|| {
+        model.loss(&batch.inputs, &batch.targets)?.backward()?;
+        Ok(())
+    })?;
+    let grads = time(&|| {
+        trainer.gradients(std::slice::from_ref(batch))?;
+        Ok(())
+    })?;
+    eprintln!(
+        "breakdown ms/step: forward {fwd:.0}, backward {:.0}, gradient collection {:.0}",
+        fwd_bwd - fwd,
+        grads - fwd_bwd
+    );
+    Ok(())
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
@@ -51,6 +84,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         trainer.step(std::slice::from_ref(&batch))?;
     }
     let secs = t.elapsed().as_secs_f64();
+    if a.breakdown {
+        breakdown(&trainer, &batch, a.steps)?;
+    }
     let tps = (a.steps * a.batch * a.seq) as f64 / secs;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!(
