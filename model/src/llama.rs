@@ -8,10 +8,7 @@ use candle_nn::VarBuilder;
 use crate::config::LlamaConfig;
 use crate::ops::{self, RopeTables};
 
-/// `x @ w^T` for `x: [n, in]`, `w: [out, in]` (HF `nn.Linear` without bias).
-fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    x.matmul(&w.t()?)
-}
+use ops::linear;
 
 struct Attention {
     q_proj: Tensor,
@@ -20,7 +17,6 @@ struct Attention {
     o_proj: Tensor,
     heads: usize,
     kv_heads: usize,
-    head_dim: usize,
 }
 
 impl Attention {
@@ -34,26 +30,15 @@ impl Attention {
             o_proj: vb.pp("o_proj").get((c, h * d), "weight")?,
             heads: h,
             kv_heads: kv,
-            head_dim: d,
         })
     }
 
     /// `x: [b*t, c]` -> `[b*t, c]`.
     fn forward(&self, x: &Tensor, b: usize, t: usize, rope: &RopeTables) -> Result<Tensor> {
-        let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
-        let group = h / kv;
-        let q = ops::rope(&linear(x, &self.q_proj)?.reshape((b, t, h, d))?, rope)?;
-        let k = ops::rope(&linear(x, &self.k_proj)?.reshape((b, t, kv, d))?, rope)?;
-        let v = linear(x, &self.v_proj)?.reshape((b, t, kv, d))?;
-        // Query head `j * group + g` reads kv head `j` (HF `repeat_kv`). Stacking a kv head's
-        // query group along the time axis lets one matmul serve the group without copying k/v.
-        let q = q.transpose(1, 2)?.contiguous()?.reshape((b, kv, group * t, d))?;
-        let k = k.transpose(1, 2)?.contiguous()?;
-        let v = v.transpose(1, 2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, t))?;
-        let probs = ops::causal_softmax(&scores, 1.0 / (d as f64).sqrt())?;
-        let out = probs.reshape((b, kv, group * t, t))?.matmul(&v)?;
-        let out = out.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b * t, h * d))?;
+        let q = linear(x, &self.q_proj)?;
+        let k = linear(x, &self.k_proj)?;
+        let v = linear(x, &self.v_proj)?;
+        let out = ops::attention(&q, &k, &v, b, t, self.heads, self.kv_heads, rope)?;
         linear(&out, &self.o_proj)
     }
 }

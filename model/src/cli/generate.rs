@@ -28,6 +28,28 @@ pub struct GenerateArgs {
     seed: u64,
 }
 
+#[derive(Args, Debug)]
+pub struct LogitsArgs {
+    /// Checkpoint directory (config.json, model.safetensors).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Comma-separated token ids.
+    #[arg(long, value_delimiter = ',', required = true)]
+    tokens: Vec<u32>,
+}
+
+/// Prints the logits `[t, vocab]` of one sequence as JSON (for cross-checks with other
+/// implementations such as HF transformers).
+pub fn logits(a: LogitsArgs) -> anyhow::Result<()> {
+    let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
+    let params = Params::load(&cfg, &a.checkpoint.join("model.safetensors"), &Device::Cpu)?;
+    let model = model::Llama::load(params.var_builder(), &cfg)?;
+    let input = candle_core::Tensor::from_slice(&a.tokens, (1, a.tokens.len()), &Device::Cpu)?;
+    let logits = model.forward(&input)?.squeeze(0)?.to_vec2::<f32>()?;
+    println!("{}", serde_json::to_string(&logits)?);
+    Ok(())
+}
+
 pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
     let params = Params::load(&cfg, &a.checkpoint.join("model.safetensors"), &Device::Cpu)?;

@@ -36,6 +36,10 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Generate text from a checkpoint.
     Generate(generate::GenerateArgs),
+    /// Print a preset's HF config.json.
+    Config(ModelChoice),
+    /// Print the logits of a token sequence as JSON (cross-checks with HF transformers).
+    Logits(generate::LogitsArgs),
     /// Measure training throughput (tokens/s) of one full step on random tokens.
     Bench(bench::BenchArgs),
 }
@@ -67,6 +71,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Train(a) => train::train(a),
         Command::Eval(a) => train::eval(a),
         Command::Generate(a) => generate::generate(a),
+        Command::Config(a) => {
+            println!("{}", serde_json::to_string_pretty(&a.resolve()?)?);
+            Ok(())
+        }
+        Command::Logits(a) => generate::logits(a),
         Command::Bench(a) => bench::bench(a),
     }
 }

@@ -36,6 +36,26 @@ impl RopeTables {
     pub fn max_positions(&self) -> usize {
         self.max_pos
     }
+
+    /// Rotates one head's `[t, d]` rows in place by positions `0..t`; `sign` -1 inverts.
+    pub(super) fn rotate_head(&self, x: &mut [f32], t: usize, sign: f32) {
+        let half = self.half;
+        let d = 2 * half;
+        for pos in 0..t {
+            let (c, sn) = (&self.cos[pos * half..][..half], &self.sin[pos * half..][..half]);
+            let row = &mut x[pos * d..][..d];
+            for i in 0..half {
+                let (a, b) = (row[i], row[i + half]);
+                let s = sign * sn[i];
+                row[i] = a * c[i] - b * s;
+                row[i + half] = b * c[i] + a * s;
+            }
+        }
+    }
+
+    pub(super) fn head_dim(&self) -> usize {
+        2 * self.half
+    }
 }
 
 struct Rope {

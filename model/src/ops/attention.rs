@@ -1,0 +1,305 @@
+//! Causal grouped-query self-attention with rotary embeddings as one graph node.
+//!
+//! Input: the q/k/v projections `[b*t, h*d]`, `[b*t, kv*d]`, `[b*t, kv*d]`; output `[b*t, h*d]`
+//! ready for `o_proj`. Work is split into `b * kv` independent tasks (one kv head and its query
+//! group); each task ropes its heads, computes `P = causal_softmax(scale * Q K^T)` and `P V`.
+//! The backward pass recomputes `P` (flash-attention style) instead of storing it, and runs
+//! the same tasks, so no reduction depends on the thread count.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::linear::sgemm_with;
+use super::{f32_slice, with_f32, RopeTables};
+
+pub(crate) struct Attention {
+    pub b: usize,
+    pub t: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub tables: RopeTables,
+}
+
+/// Copies head columns `[col, col + d)` of rows `bi*t .. bi*t + t` of a `[b*t, width]` matrix.
+fn gather(src: &[f32], width: usize, bi: usize, t: usize, col: usize, d: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(t * d);
+    for r in 0..t {
+        out.extend_from_slice(&src[(bi * t + r) * width + col..][..d]);
+    }
+    out
+}
+
+/// The inverse of [`gather`].
+fn scatter(dst: &mut [f32], width: usize, bi: usize, t: usize, col: usize, d: usize, head: &[f32]) {
+    for r in 0..t {
+        dst[(bi * t + r) * width + col..][..d].copy_from_slice(&head[r * d..][..d]);
+    }
+}
+
+impl Attention {
+    fn dims(&self) -> (usize, usize, usize) {
+        let d = self.tables.head_dim();
+        (d, self.heads * d, self.kv_heads * d)
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (self.tables.head_dim() as f32).sqrt()
+    }
+
+    fn tasks(&self) -> Vec<(usize, usize)> {
+        (0..self.b).flat_map(|bi| (0..self.kv_heads).map(move |j| (bi, j))).collect()
+    }
+
+    fn roped(&self, src: &[f32], width: usize, bi: usize, col: usize) -> Vec<f32> {
+        let d = self.tables.head_dim();
+        let mut x = gather(src, width, bi, self.t, col, d);
+        self.tables.rotate_head(&mut x, self.t, 1.0);
+        x
+    }
+
+    /// `P = causal_softmax(scale * q k^T)`, `[t, t]`, zeros above the diagonal.
+    fn probs(&self, q: &[f32], k: &[f32]) -> Vec<f32> {
+        let (t, d) = (self.t, self.tables.head_dim());
+        let mut p = vec![0f32; t * t];
+        sgemm_with(t, t, d, q, d, 1, k, 1, d, &mut p, 1);
+        let scale = self.scale();
+        for (i, row) in p.chunks_mut(t).enumerate() {
+            let max = row[..=i].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
+            let mut sum = 0f32;
+            for v in &mut row[..=i] {
+                *v = (*v * scale - max).exp();
+                sum += *v;
+            }
+            let inv = 1.0 / sum;
+            row[..=i].iter_mut().for_each(|v| *v *= inv);
+            row[i + 1..].iter_mut().for_each(|v| *v = 0.0);
+        }
+        p
+    }
+
+    fn check(&self, q: &Layout, k: &Layout, v: &Layout) -> Result<()> {
+        let (_, qw, kw) = self.dims();
+        let rows = self.b * self.t;
+        if q.dims() != [rows, qw] || k.dims() != [rows, kw] || v.dims() != [rows, kw] {
+            candle_core::bail!(
+                "attention: q {:?} k {:?} v {:?} for b={} t={}",
+                q.dims(),
+                k.dims(),
+                v.dims(),
+                self.b,
+                self.t
+            );
+        }
+        if self.t > self.tables.max_positions() {
+            candle_core::bail!("attention: {} positions exceed the rope table", self.t);
+        }
+        Ok(())
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.check(l1, l2, l3)?;
+        let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (d, qw, kw) = self.dims();
+        let (t, group) = (self.t, self.heads / self.kv_heads);
+        let tasks = self.tasks();
+        let outs: Vec<Vec<Vec<f32>>> = tasks
+            .par_iter()
+            .map(|&(bi, j)| {
+                let kr = self.roped(k, kw, bi, j * d);
+                let vh = gather(v, kw, bi, t, j * d, d);
+                (0..group)
+                    .map(|g| {
+                        let qr = self.roped(q, qw, bi, (j * group + g) * d);
+                        let p = self.probs(&qr, &kr);
+                        let mut o = vec![0f32; t * d];
+                        sgemm_with(t, d, t, &p, t, 1, &vh, d, 1, &mut o, 1);
+                        o
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut out = vec![0f32; self.b * t * qw];
+        for (&(bi, j), heads) in tasks.iter().zip(&outs) {
+            for (g, o) in heads.iter().enumerate() {
+                scatter(&mut out, qw, bi, t, (j * group + g) * d, d, o);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((self.b * t, qw))))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (d, qw, kw) = self.dims();
+        let (t, group, scale) = (self.t, self.heads / self.kv_heads, self.scale());
+        let tasks = self.tasks();
+        let (gq, gk, gv) = with_f32(q, |q| {
+            with_f32(k, |k| {
+                with_f32(v, |v| {
+                    with_f32(grad, |go_all| {
+                        let per_task: Vec<(Vec<Vec<f32>>, Vec<f32>, Vec<f32>)> = tasks
+                            .par_iter()
+                            .map(|&(bi, j)| {
+                                let kr = self.roped(k, kw, bi, j * d);
+                                let vh = gather(v, kw, bi, t, j * d, d);
+                                let (mut gkr, mut gvh) = (vec![0f32; t * d], vec![0f32; t * d]);
+                                let mut tmp = vec![0f32; t * d];
+                                let mut gqs = Vec::with_capacity(group);
+                                for g in 0..group {
+                                    let col = (j * group + g) * d;
+                                    let qr = self.roped(q, qw, bi, col);
+                                    let p = self.probs(&qr, &kr);
+                                    let go = gather(go_all, qw, bi, t, col, d);
+                                    // dV += P^T dO
+                                    sgemm_with(t, d, t, &p, 1, t, &go, d, 1, &mut tmp, 1);
+                                    gvh.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+                                    // dP = dO V^T, then dS = scale * P (dP - rowsum(dP * P))
+                                    let mut ds = vec![0f32; t * t];
+                                    sgemm_with(t, t, d, &go, d, 1, &vh, 1, d, &mut ds, 1);
+                                    for (i, (dr, pr)) in ds.chunks_mut(t).zip(p.chunks(t)).enumerate() {
+                                        let dot: f32 =
+                                            dr[..=i].iter().zip(&pr[..=i]).map(|(a, b)| a * b).sum();
+                                        for jj in 0..=i {
+                                            dr[jj] = scale * pr[jj] * (dr[jj] - dot);
+                                        }
+                                        dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
+                                    }
+                                    // dQr = dS Kr; dKr += dS^T Qr
+                                    let mut gq = vec![0f32; t * d];
+                                    sgemm_with(t, d, t, &ds, t, 1, &kr, d, 1, &mut gq, 1);
+                                    self.tables.rotate_head(&mut gq, t, -1.0);
+                                    gqs.push(gq);
+                                    sgemm_with(t, d, t, &ds, 1, t, &qr, d, 1, &mut tmp, 1);
+                                    gkr.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+                                }
+                                self.tables.rotate_head(&mut gkr, t, -1.0);
+                                (gqs, gkr, gvh)
+                            })
+                            .collect();
+                        let rows = self.b * t;
+                        let (mut gq, mut gk, mut gv) =
+                            (vec![0f32; rows * qw], vec![0f32; rows * kw], vec![0f32; rows * kw]);
+                        for (&(bi, j), (gqs, gkr, gvh)) in tasks.iter().zip(&per_task) {
+                            for (g, x) in gqs.iter().enumerate() {
+                                scatter(&mut gq, qw, bi, t, (j * group + g) * d, d, x);
+                            }
+                            scatter(&mut gk, kw, bi, t, j * d, d, gkr);
+                            scatter(&mut gv, kw, bi, t, j * d, d, gvh);
+                        }
+                        Ok((gq, gk, gv))
+                    })
+                })
+            })
+        })?;
+        let dev = q.device();
+        Ok((
+            Some(Tensor::from_vec(gq, q.shape(), dev)?),
+            Some(Tensor::from_vec(gk, k.shape(), dev)?),
+            Some(Tensor::from_vec(gv, v.shape(), dev)?),
+        ))
+    }
+}
+
+/// Causal GQA attention with rotary embeddings on the projections `q: [b*t, h*d]`,
+/// `k, v: [b*t, kv*d]`; returns `[b*t, h*d]`. Query head `j * group + g` reads kv head `j`
+/// (HF `repeat_kv`).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    b: usize,
+    t: usize,
+    heads: usize,
+    kv_heads: usize,
+    tables: &RopeTables,
+) -> Result<Tensor> {
+    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
+        candle_core::bail!("attention: {heads} heads do not group over {kv_heads} kv heads");
+    }
+    if super::fused(q) {
+        let op = Attention { b, t, heads, kv_heads, tables: tables.clone() };
+        q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
+    } else {
+        reference(q, k, v, b, t, heads, kv_heads, tables)
+    }
+}
+
+/// The same attention composed from differentiable candle ops.
+#[allow(clippy::too_many_arguments)]
+pub fn reference(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    b: usize,
+    t: usize,
+    heads: usize,
+    kv_heads: usize,
+    tables: &RopeTables,
+) -> Result<Tensor> {
+    let d = tables.head_dim();
+    let group = heads / kv_heads;
+    let q = super::rope(&q.reshape((b, t, heads, d))?, tables)?;
+    let k = super::rope(&k.reshape((b, t, kv_heads, d))?, tables)?;
+    let v = v.reshape((b, t, kv_heads, d))?;
+    // Stacking a kv head's query group along the time axis lets one matmul serve the group.
+    let q = q.transpose(1, 2)?.contiguous()?.reshape((b, kv_heads, group * t, d))?;
+    let k = k.transpose(1, 2)?.contiguous()?;
+    let v = v.transpose(1, 2)?.contiguous()?;
+    let scores = q.matmul(&k.t()?)?.reshape((b, heads, t, t))?;
+    let probs = super::causal_softmax(&scores, 1.0 / (d as f64).sqrt())?;
+    let out = probs.reshape((b, kv_heads, group * t, t))?.matmul(&v)?;
+    out.reshape((b, heads, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b * t, heads * d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::*;
+
+    #[test]
+    fn matches_reference_forward_and_backward() {
+        let (b, t, h, kv, d) = (2, 9, 4, 2, 8);
+        let tables = RopeTables::new(d, 16, 10_000.0);
+        let q = randn("q", &[b * t, h * d]);
+        let k = randn("k", &[b * t, kv * d]);
+        let v = randn("v", &[b * t, kv * d]);
+        let y = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), b, t, h, kv, &tables).unwrap();
+        let r = reference(q.as_tensor(), k.as_tensor(), v.as_tensor(), b, t, h, kv, &tables).unwrap();
+        assert!(max_abs_diff(&y, &r) < 1e-5, "forward differs by {}", max_abs_diff(&y, &r));
+        let g1 = probe_loss(&y).backward().unwrap();
+        let g2 = probe_loss(&r).backward().unwrap();
+        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
+            let diff = max_abs_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+            assert!(diff < 1e-4, "d{name} differs by {diff}");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let tables = RopeTables::new(8, 16, 10_000.0);
+        let q = randn("q", &[18, 32]);
+        let k = randn("k", &[18, 16]);
+        assert!(attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 2, 9, 4, 3, &tables).is_err());
+        assert!(attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 3, 9, 4, 2, &tables).is_err());
+    }
+}
