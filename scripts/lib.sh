@@ -31,7 +31,7 @@ need_cargo() {
 
 # Build prerequisites and the default corpus (Debian's fortunes, BSD licence).
 setup_prereqs() {
-  need_apt fortunes pkg-config gcc g++ python3
+  need_apt fortunes libopenblas-dev pkg-config gcc g++ python3
   need_cargo
 }
 

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# Installs prerequisites, builds, and runs every test (release profile: the one build that
-# tests, benchmarks and the localnet share).
+# Installs prerequisites, builds, and runs every check and test (release profile: the one build
+# that tests, benchmarks and the localnet share). Ends with a one-line summary.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 setup_prereqs
 cd "$REPO_ROOT"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
 log "checking formatting"
 cargo fmt --all --check
 log "independent page-assignment reference (Python)"
 python3 scripts/pages_reference.py --check
-log "running tests"
-cargo test --release --workspace --locked
+log "running cargo tests"
+cargo test --release --workspace --locked 2>&1 | tee "$out"
+log "HF transformers loads our checkpoints with the same logits"
+bash scripts/check/hf.sh | tee -a "$out"
+
+# Sum cargo's "test result" lines and the HF check's "(N passed, M failed)".
+read -r passed failed < <(sed -nE \
+  -e 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' \
+  -e 's/^hf check: .*\(([0-9]+) passed, ([0-9]+) failed\).*/\1 \2/p' "$out" |
+  awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+echo "summary: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

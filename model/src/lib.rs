@@ -21,6 +21,7 @@ pub use params::Params;
 /// Sets the worker thread count for candle's matmuls and this crate's kernels. Call once at
 /// start-up, before any tensor work; results are bitwise reproducible for a fixed count.
 pub fn init_threads(threads: Option<usize>) {
+    ops::init_blas();
     if let Some(n) = threads.filter(|n| *n > 0) {
         // candle reads RAYON_NUM_THREADS on each matmul; rayon's global pool reads it once.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
