@@ -97,6 +97,62 @@ impl Attention {
     }
 }
 
+/// Gradients of one task: its query heads `[t, d]` each, and its kv head.
+struct TaskGrads {
+    q_heads: Vec<Vec<f32>>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Attention {
+    /// Backward of kv head `j` of batch row `bi` and its query group; `go_all` is `dL/dout`.
+    fn backward_task(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        go_all: &[f32],
+        bi: usize,
+        j: usize,
+    ) -> TaskGrads {
+        let (d, qw, kw) = self.dims();
+        let (t, group, scale) = (self.t, self.heads / self.kv_heads, self.scale());
+        let kr = self.roped(k, kw, bi, j * d);
+        let vh = gather(v, kw, bi, t, j * d, d);
+        let (mut gkr, mut gvh) = (vec![0f32; t * d], vec![0f32; t * d]);
+        let mut tmp = vec![0f32; t * d];
+        let mut q_heads = Vec::with_capacity(group);
+        for g in 0..group {
+            let col = (j * group + g) * d;
+            let qr = self.roped(q, qw, bi, col);
+            let p = self.probs(&qr, &kr);
+            let go = gather(go_all, qw, bi, t, col, d);
+            // dV += P^T dO
+            sgemm_with(t, d, t, &p, 1, t, &go, d, 1, &mut tmp, 1);
+            gvh.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            // dP = dO V^T, then dS = scale * P (dP - rowsum(dP * P)); zero above the diagonal.
+            let mut ds = vec![0f32; t * t];
+            sgemm_with(t, t, d, &go, d, 1, &vh, 1, d, &mut ds, 1);
+            for (i, (dr, pr)) in ds.chunks_mut(t).zip(p.chunks(t)).enumerate() {
+                let dot: f32 = dr[..=i].iter().zip(&pr[..=i]).map(|(a, b)| a * b).sum();
+                for jj in 0..=i {
+                    dr[jj] = scale * pr[jj] * (dr[jj] - dot);
+                }
+                dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
+            }
+            // dQr = dS Kr; dKr += dS^T Qr; then undo the rotation.
+            let mut gq = vec![0f32; t * d];
+            sgemm_with(t, d, t, &ds, t, 1, &kr, d, 1, &mut gq, 1);
+            self.tables.rotate_head(&mut gq, t, -1.0);
+            q_heads.push(gq);
+            sgemm_with(t, d, t, &ds, 1, t, &qr, d, 1, &mut tmp, 1);
+            gkr.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+        }
+        self.tables.rotate_head(&mut gkr, t, -1.0);
+        TaskGrads { q_heads, k: gkr, v: gvh }
+    }
+}
+
 impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
         "fused-attention"
@@ -150,60 +206,25 @@ impl CustomOp3 for Attention {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (d, qw, kw) = self.dims();
-        let (t, group, scale) = (self.t, self.heads / self.kv_heads, self.scale());
+        let (t, group) = (self.t, self.heads / self.kv_heads);
         let tasks = self.tasks();
         let (gq, gk, gv) = with_f32(q, |q| {
             with_f32(k, |k| {
                 with_f32(v, |v| {
                     with_f32(grad, |go_all| {
-                        let per_task: Vec<(Vec<Vec<f32>>, Vec<f32>, Vec<f32>)> = tasks
+                        let per_task: Vec<TaskGrads> = tasks
                             .par_iter()
-                            .map(|&(bi, j)| {
-                                let kr = self.roped(k, kw, bi, j * d);
-                                let vh = gather(v, kw, bi, t, j * d, d);
-                                let (mut gkr, mut gvh) = (vec![0f32; t * d], vec![0f32; t * d]);
-                                let mut tmp = vec![0f32; t * d];
-                                let mut gqs = Vec::with_capacity(group);
-                                for g in 0..group {
-                                    let col = (j * group + g) * d;
-                                    let qr = self.roped(q, qw, bi, col);
-                                    let p = self.probs(&qr, &kr);
-                                    let go = gather(go_all, qw, bi, t, col, d);
-                                    // dV += P^T dO
-                                    sgemm_with(t, d, t, &p, 1, t, &go, d, 1, &mut tmp, 1);
-                                    gvh.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
-                                    // dP = dO V^T, then dS = scale * P (dP - rowsum(dP * P))
-                                    let mut ds = vec![0f32; t * t];
-                                    sgemm_with(t, t, d, &go, d, 1, &vh, 1, d, &mut ds, 1);
-                                    for (i, (dr, pr)) in ds.chunks_mut(t).zip(p.chunks(t)).enumerate() {
-                                        let dot: f32 =
-                                            dr[..=i].iter().zip(&pr[..=i]).map(|(a, b)| a * b).sum();
-                                        for jj in 0..=i {
-                                            dr[jj] = scale * pr[jj] * (dr[jj] - dot);
-                                        }
-                                        dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
-                                    }
-                                    // dQr = dS Kr; dKr += dS^T Qr
-                                    let mut gq = vec![0f32; t * d];
-                                    sgemm_with(t, d, t, &ds, t, 1, &kr, d, 1, &mut gq, 1);
-                                    self.tables.rotate_head(&mut gq, t, -1.0);
-                                    gqs.push(gq);
-                                    sgemm_with(t, d, t, &ds, 1, t, &qr, d, 1, &mut tmp, 1);
-                                    gkr.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
-                                }
-                                self.tables.rotate_head(&mut gkr, t, -1.0);
-                                (gqs, gkr, gvh)
-                            })
+                            .map(|&(bi, j)| self.backward_task(q, k, v, go_all, bi, j))
                             .collect();
                         let rows = self.b * t;
                         let (mut gq, mut gk, mut gv) =
                             (vec![0f32; rows * qw], vec![0f32; rows * kw], vec![0f32; rows * kw]);
-                        for (&(bi, j), (gqs, gkr, gvh)) in tasks.iter().zip(&per_task) {
-                            for (g, x) in gqs.iter().enumerate() {
+                        for (&(bi, j), tg) in tasks.iter().zip(&per_task) {
+                            for (g, x) in tg.q_heads.iter().enumerate() {
                                 scatter(&mut gq, qw, bi, t, (j * group + g) * d, d, x);
                             }
-                            scatter(&mut gk, kw, bi, t, j * d, d, gkr);
-                            scatter(&mut gv, kw, bi, t, j * d, d, gvh);
+                            scatter(&mut gk, kw, bi, t, j * d, d, &tg.k);
+                            scatter(&mut gv, kw, bi, t, j * d, d, &tg.v);
                         }
                         Ok((gq, gk, gv))
                     })
