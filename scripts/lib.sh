@@ -47,9 +47,12 @@ TOKENIZER="$REPO_ROOT/model/assets/fortunes-bpe-4k.json"
 # prepare_fortunes PAGE_LEN: tokenizes the fortunes corpus into $DATA_DIR/fortunes-$PAGE_LEN.
 prepare_fortunes() {
   local page_len="$1" out="$DATA_DIR/fortunes-$1"
-  if [ -f "$out/train/manifest.json" ] && [ -f "$out/val/manifest.json" ]; then
+  # Reuse an earlier preparation only if it was made with the current tokenizer.
+  local want; want=$(b2sum -l 256 "$TOKENIZER" | cut -d' ' -f1)
+  if [ -f "$out/val/manifest.json" ] && grep -q "\"tokenizer_hash\": \"$want\"" "$out/train/manifest.json" 2>/dev/null; then
     echo "$out"; return 0
   fi
+  rm -rf "$out"
   log "preparing the fortunes corpus into $out"
   "$BIN_DIR/model" prepare --tokenizer "$TOKENIZER" --input "$FORTUNES_DIR" --separator % \
     --page-len "$page_len" --out "$out" >&2

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The main job as it stands: set up, prepare the corpus, train the `small` model as a
 # single-process baseline, then sample from it.
-#   scripts/train.sh [--preset small] [--steps 300] [any other `model train` flag]
+#   scripts/train.sh [--preset small] [--steps 200] [any other `model train` flag]
 # Outputs go to runs/<preset>/: model.safetensors, config.json, tokenizer.json, loss.csv, loss.svg.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-preset=small steps=300 extra=()
+preset=small steps=200 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset="$2"; shift 2 ;;
@@ -24,6 +24,9 @@ log "training preset $preset for $steps steps -> $out"
 "$BIN_DIR/model" train --preset "$preset" --data "$data" --out "$out" --steps "$steps" \
   --warmup $(( steps / 10 + 1 )) "${extra[@]}"
 "$BIN_DIR/model" eval --checkpoint "$out" --data "$data/val"
-log "a sample from the trained model:"
-"$BIN_DIR/model" generate --checkpoint "$out" --prompt "The " --max-new 80 --seed 1
+log "three samples from the trained model (top-p 0.9, temperature 0.8):"
+for seed in 1 2 3; do
+  "$BIN_DIR/model" generate --checkpoint "$out" --prompt "The " --max-new 80 --seed "$seed"
+  echo "---"
+done
 log "loss curve: $out/loss.svg (CSV: $out/loss.csv)"

@@ -146,3 +146,14 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn shipped_tokenizer_round_trips_text() {
+    let tk = TextTokenizer::load(&common::tokenizer_path()).unwrap();
+    assert_eq!(tk.vocab_size(), 4096);
+    assert_eq!(tk.eos_id(), Some(0));
+    for text in ["The quick brown fox.\n  Indented, \"quoted\" & 100% ünïcode!", "   leading spaces", ""] {
+        let ids = tk.encode(text).unwrap();
+        assert_eq!(tk.decode(&ids).unwrap(), text, "round trip of {text:?}");
+    }
+}

@@ -64,7 +64,8 @@ impl TextTokenizer {
 /// `docs` and writes it as `tokenizer.json` to `out`.
 pub fn train_bpe(docs: &[String], vocab_size: usize, out: &Path) -> Result<()> {
     let mut tk = Tokenizer::new(BPE::default());
-    tk.with_pre_tokenizer(Some(ByteLevel::default()));
+    // No prefix space: text decodes back exactly as it was written (GPT-2 style).
+    tk.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tk.with_post_processor(Some(ByteLevel::default()));
     tk.with_decoder(Some(ByteLevel::default()));
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()

@@ -5,7 +5,11 @@ use rayon::prelude::*;
 
 use super::{f32_slice, fused, with_f32};
 
-struct CrossEntropy;
+/// Keeps the forward pass's per-row log-sum-exp for the backward pass (one exp pass fewer).
+#[derive(Default)]
+struct CrossEntropy {
+    lse: std::sync::Mutex<Vec<f32>>,
+}
 
 fn log_sum_exp(row: &[f32]) -> f32 {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
@@ -45,13 +49,14 @@ impl CustomOp2 for CrossEntropy {
             candle_core::bail!("cross_entropy: logits must be [n, v], got {:?}", l1.dims())
         };
         let targets = targets_of(s2, l2, n, v)?;
-        let losses: Vec<f32> = logits
-            .par_chunks(v)
-            .zip(targets.par_iter())
-            .map(|(row, &t)| log_sum_exp(row) - row[t as usize])
-            .collect();
+        let lse: Vec<f32> = logits.par_chunks(v).map(log_sum_exp).collect();
         // Summed in row order so the loss does not depend on the thread count.
-        let mean = losses.iter().sum::<f32>() / n as f32;
+        let total: f32 =
+            lse.iter().zip(logits.chunks(v)).zip(targets).map(|((l, row), &t)| l - row[t as usize]).sum();
+        let mean = total / n as f32;
+        if let Ok(mut cache) = self.lse.lock() {
+            *cache = lse;
+        }
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
@@ -65,15 +70,20 @@ impl CustomOp2 for CrossEntropy {
         let (n, v) = logits.dims2()?;
         let scale = g.to_scalar::<f32>()? / n as f32;
         let targets = targets.to_vec1::<u32>()?;
+        let cached = self.lse.lock().map(|c| c.clone()).unwrap_or_default();
         let grad = with_f32(logits, |x| {
+            let lse_rows: Vec<f32> =
+                if cached.len() == n { cached } else { x.par_chunks(v).map(log_sum_exp).collect() };
             let mut out = vec![0f32; x.len()];
-            out.par_chunks_mut(v).zip(x.par_chunks(v)).zip(targets.par_iter()).for_each(|((o, row), &t)| {
-                let lse = log_sum_exp(row);
-                for (oj, xj) in o.iter_mut().zip(row) {
-                    *oj = (xj - lse).exp() * scale;
-                }
-                o[t as usize] -= scale;
-            });
+            out.par_chunks_mut(v)
+                .zip(x.par_chunks(v))
+                .zip(targets.par_iter().zip(lse_rows.par_iter()))
+                .for_each(|((o, row), (&t, &lse))| {
+                    for (oj, xj) in o.iter_mut().zip(row) {
+                        *oj = (xj - lse).exp() * scale;
+                    }
+                    o[t as usize] -= scale;
+                });
             Ok(out)
         })?;
         Ok((Some(Tensor::from_vec(grad, (n, v), logits.device())?), None))
@@ -86,7 +96,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         candle_core::bail!("cross_entropy: targets must be u32, got {:?}", targets.dtype());
     }
     if fused(logits) {
-        logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy)
+        logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy::default())
     } else {
         reference(logits, targets)
     }
