@@ -67,7 +67,7 @@ impl Attention {
             let max = row[..=i].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
             let mut sum = 0f32;
             for v in &mut row[..=i] {
-                *v = (*v * scale - max).exp();
+                *v = super::exp::exp(*v * scale - max);
                 sum += *v;
             }
             let inv = 1.0 / sum;

@@ -11,6 +11,7 @@
 
 mod attention;
 mod cross_entropy;
+mod exp;
 mod linear;
 mod rms_norm;
 mod rope;

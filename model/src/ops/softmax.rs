@@ -25,7 +25,7 @@ impl CustomOp1 for CausalSoftmax {
             let max = xr[..n].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * self.scale;
             let mut sum = 0f32;
             for j in 0..n {
-                let e = (xr[j] * self.scale - max).exp();
+                let e = super::exp::exp(xr[j] * self.scale - max);
                 yr[j] = e;
                 sum += e;
             }

@@ -11,7 +11,7 @@ const CHUNK: usize = 4096;
 struct SwiGlu;
 
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + super::exp::exp(-x))
 }
 
 impl CustomOp2 for SwiGlu {
