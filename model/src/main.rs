@@ -17,6 +17,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn main() -> std::process::ExitCode {
     // SAFETY: sets a global allocator option; no allocation depends on its previous value.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // SAFETY: restores the default SIGPIPE action before any thread starts, so `model logits |
+    // head` ends quietly like other Unix tools instead of panicking in `println!`.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
