@@ -38,7 +38,8 @@ impl Attention {
         let q = linear(x, &self.q_proj)?;
         let k = linear(x, &self.k_proj)?;
         let v = linear(x, &self.v_proj)?;
-        let out = ops::attention(&q, &k, &v, b, t, self.heads, self.kv_heads, rope)?;
+        let shape = ops::AttnShape { b, t, heads: self.heads, kv_heads: self.kv_heads };
+        let out = ops::attention(&q, &k, &v, shape, rope)?;
         linear(&out, &self.o_proj)
     }
 }

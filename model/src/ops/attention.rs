@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::linear::sgemm_with;
+use super::linear::{sgemm, MatRef};
 use super::{f32_slice, with_f32, RopeTables};
 
 pub(crate) struct Attention {
@@ -61,7 +61,7 @@ impl Attention {
     fn probs(&self, q: &[f32], k: &[f32]) -> Vec<f32> {
         let (t, d) = (self.t, self.tables.head_dim());
         let mut p = vec![0f32; t * t];
-        sgemm_with(t, t, d, q, d, 1, k, 1, d, &mut p, 1);
+        sgemm(t, t, d, MatRef::rows(q, d), MatRef::transposed(k, d), &mut p, 1);
         let scale = self.scale();
         for (i, row) in p.chunks_mut(t).enumerate() {
             let max = row[..=i].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
@@ -128,11 +128,11 @@ impl Attention {
             let p = self.probs(&qr, &kr);
             let go = gather(go_all, qw, bi, t, col, d);
             // dV += P^T dO
-            sgemm_with(t, d, t, &p, 1, t, &go, d, 1, &mut tmp, 1);
+            sgemm(t, d, t, MatRef::transposed(&p, t), MatRef::rows(&go, d), &mut tmp, 1);
             gvh.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
             // dP = dO V^T, then dS = scale * P (dP - rowsum(dP * P)); zero above the diagonal.
             let mut ds = vec![0f32; t * t];
-            sgemm_with(t, t, d, &go, d, 1, &vh, 1, d, &mut ds, 1);
+            sgemm(t, t, d, MatRef::rows(&go, d), MatRef::transposed(&vh, d), &mut ds, 1);
             for (i, (dr, pr)) in ds.chunks_mut(t).zip(p.chunks(t)).enumerate() {
                 let dot: f32 = dr[..=i].iter().zip(&pr[..=i]).map(|(a, b)| a * b).sum();
                 for jj in 0..=i {
@@ -142,10 +142,10 @@ impl Attention {
             }
             // dQr = dS Kr; dKr += dS^T Qr; then undo the rotation.
             let mut gq = vec![0f32; t * d];
-            sgemm_with(t, d, t, &ds, t, 1, &kr, d, 1, &mut gq, 1);
+            sgemm(t, d, t, MatRef::rows(&ds, t), MatRef::rows(&kr, d), &mut gq, 1);
             self.tables.rotate_head(&mut gq, t, -1.0);
             q_heads.push(gq);
-            sgemm_with(t, d, t, &ds, 1, t, &qr, d, 1, &mut tmp, 1);
+            sgemm(t, d, t, MatRef::transposed(&ds, t), MatRef::rows(&qr, d), &mut tmp, 1);
             gkr.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
         }
         self.tables.rotate_head(&mut gkr, t, -1.0);
@@ -182,7 +182,7 @@ impl CustomOp3 for Attention {
                         let qr = self.roped(q, qw, bi, (j * group + g) * d);
                         let p = self.probs(&qr, &kr);
                         let mut o = vec![0f32; t * d];
-                        sgemm_with(t, d, t, &p, t, 1, &vh, d, 1, &mut o, 1);
+                        sgemm(t, d, t, MatRef::rows(&p, t), MatRef::rows(&vh, d), &mut o, 1);
                         o
                     })
                     .collect()
@@ -240,20 +240,26 @@ impl CustomOp3 for Attention {
     }
 }
 
+/// The shape of one attention call: batch, sequence length, query heads and kv heads.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    pub b: usize,
+    pub t: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+}
+
 /// Causal GQA attention with rotary embeddings on the projections `q: [b*t, h*d]`,
 /// `k, v: [b*t, kv*d]`; returns `[b*t, h*d]`. Query head `j * group + g` reads kv head `j`
 /// (HF `repeat_kv`).
-#[allow(clippy::too_many_arguments)]
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    b: usize,
-    t: usize,
-    heads: usize,
-    kv_heads: usize,
+    shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
+    let AttnShape { b, t, heads, kv_heads } = shape;
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
         candle_core::bail!("attention: {heads} heads do not group over {kv_heads} kv heads");
     }
@@ -261,22 +267,19 @@ pub fn attention(
         let op = Attention { b, t, heads, kv_heads, tables: tables.clone() };
         q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
     } else {
-        reference(q, k, v, b, t, heads, kv_heads, tables)
+        reference(q, k, v, shape, tables)
     }
 }
 
 /// The same attention composed from differentiable candle ops.
-#[allow(clippy::too_many_arguments)]
 pub fn reference(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    b: usize,
-    t: usize,
-    heads: usize,
-    kv_heads: usize,
+    shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
+    let AttnShape { b, t, heads, kv_heads } = shape;
     let d = tables.head_dim();
     let group = heads / kv_heads;
     let q = super::rope(&q.reshape((b, t, heads, d))?, tables)?;
@@ -300,19 +303,17 @@ mod tests {
     #[test]
     fn matches_reference_forward_and_backward() {
         let (b, t, h, kv, d) = (2, 9, 4, 2, 8);
+        let shape = AttnShape { b, t, heads: h, kv_heads: kv };
         let tables = RopeTables::new(d, 16, 10_000.0);
-        let q = randn("q", &[b * t, h * d]);
-        let k = randn("k", &[b * t, kv * d]);
-        let v = randn("v", &[b * t, kv * d]);
-        let y = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), b, t, h, kv, &tables).unwrap();
-        let r = reference(q.as_tensor(), k.as_tensor(), v.as_tensor(), b, t, h, kv, &tables).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-5, "forward differs by {}", max_abs_diff(&y, &r));
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
-            let diff = max_abs_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
-            assert!(diff < 1e-4, "d{name} differs by {diff}");
-        }
+        let (q, k, v) =
+            (randn("q", &[b * t, h * d]), randn("k", &[b * t, kv * d]), randn("v", &[b * t, kv * d]));
+        assert_matches_reference(
+            &[&q, &k, &v],
+            |x| attention(x[0], x[1], x[2], shape, &tables),
+            |x| reference(x[0], x[1], x[2], shape, &tables),
+            1e-5,
+            1e-4,
+        );
     }
 
     #[test]
@@ -320,7 +321,21 @@ mod tests {
         let tables = RopeTables::new(8, 16, 10_000.0);
         let q = randn("q", &[18, 32]);
         let k = randn("k", &[18, 16]);
-        assert!(attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 2, 9, 4, 3, &tables).is_err());
-        assert!(attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 3, 9, 4, 2, &tables).is_err());
+        assert!(attention(
+            q.as_tensor(),
+            k.as_tensor(),
+            k.as_tensor(),
+            AttnShape { b: 2, t: 9, heads: 4, kv_heads: 3 },
+            &tables
+        )
+        .is_err());
+        assert!(attention(
+            q.as_tensor(),
+            k.as_tensor(),
+            k.as_tensor(),
+            AttnShape { b: 3, t: 9, heads: 4, kv_heads: 2 },
+            &tables
+        )
+        .is_err());
     }
 }

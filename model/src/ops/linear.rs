@@ -9,41 +9,30 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::{f32_slice, fused, with_f32};
 
-/// `dst[m, n] = a @ b` where element `(i, p)` of `a` is at `a[i * a_rs + p * a_cs]` and element
-/// `(p, j)` of `b` at `b[p * b_rs + j * b_cs]`; `dst` is row-major and overwritten.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[f32],
-    b_rs: usize,
-    b_cs: usize,
-    dst: &mut [f32],
-) {
-    let threads = candle_core::utils::get_num_threads();
-    sgemm_with(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, dst, threads);
+/// A read-only matrix view: element `(i, j)` is at `data[i * rs + j * cs]`; one of the strides
+/// must be 1 (row- or column-contiguous), as BLAS requires.
+#[derive(Clone, Copy)]
+pub(super) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
 }
 
-/// [`sgemm`] on `threads` threads (1: on the calling thread, for use inside parallel tasks).
-/// Each operand must be row- or column-contiguous (one of its strides is 1).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn sgemm_with(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[f32],
-    b_rs: usize,
-    b_cs: usize,
-    dst: &mut [f32],
-    threads: usize,
-) {
+impl<'a> MatRef<'a> {
+    /// A row-major `[rows, cols]` matrix.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self { data, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self { data, rs: 1, cs: cols }
+    }
+}
+
+/// `dst[m, n] = a[m, k] @ b[k, n]` with `dst` row-major and overwritten, on `threads` threads
+/// (1: on the calling thread, for use inside parallel tasks).
+pub(super) fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, dst: &mut [f32], threads: usize) {
     assert!(dst.len() == m * n, "sgemm: dst has {} elements, expected {m}x{n}", dst.len());
     if m == 0 || n == 0 {
         return;
@@ -53,14 +42,14 @@ pub(super) fn sgemm_with(
         return;
     }
     // Bounds: the last element each operand can touch must be in the slice.
-    assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "sgemm: lhs out of bounds");
-    assert!((k - 1) * b_rs + (n - 1) * b_cs < b.len(), "sgemm: rhs out of bounds");
-    assert!(a_rs == 1 || a_cs == 1, "sgemm: lhs needs a unit stride");
-    assert!(b_rs == 1 || b_cs == 1, "sgemm: rhs needs a unit stride");
-    backend::sgemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, dst, threads);
+    assert!((m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "sgemm: lhs out of bounds");
+    assert!((k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "sgemm: rhs out of bounds");
+    assert!(a.rs == 1 || a.cs == 1, "sgemm: lhs needs a unit stride");
+    assert!(b.rs == 1 || b.cs == 1, "sgemm: rhs needs a unit stride");
+    backend::sgemm(m, n, k, a, b, dst, threads);
 }
 
-/// OpenBLAS (Debian's `libopenblas-dev`): its AVX-512 kernels run about 1.4x faster than the
+/// OpenBLAS (Debian's `libopenblas-dev`): its AVX-512 kernels run about 1.5x faster than the
 /// `gemm` crate here. OpenBLAS itself stays single-threaded (see [`init_blas`]); parallelism
 /// comes from splitting the output rows over rayon, so only one thread pool ever spins and each
 /// output row is computed by exactly one call.
@@ -68,6 +57,8 @@ pub(super) fn sgemm_with(
 mod backend {
     use rayon::prelude::*;
     use std::os::raw::c_int;
+
+    use super::MatRef;
 
     const ROW_MAJOR: c_int = 101;
     const NO_TRANS: c_int = 111;
@@ -100,51 +91,40 @@ mod backend {
         unsafe { openblas_set_num_threads(1) }
     }
 
-    /// (transpose flag, leading dimension) of an operand with row stride `rs`, column stride `cs`.
-    fn layout(rs: usize, cs: usize, cols: usize) -> (c_int, c_int) {
-        if cs == 1 {
-            (NO_TRANS, rs.max(cols).max(1) as c_int)
+    /// (transpose flag, leading dimension) of an operand with `cols` columns.
+    fn layout(x: MatRef, cols: usize) -> (c_int, c_int) {
+        if x.cs == 1 {
+            (NO_TRANS, x.rs.max(cols).max(1) as c_int)
         } else {
-            (TRANS, cs as c_int)
+            (TRANS, x.cs as c_int)
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn sgemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[f32],
-        a_rs: usize,
-        a_cs: usize,
-        b: &[f32],
-        b_rs: usize,
-        b_cs: usize,
-        dst: &mut [f32],
-        threads: usize,
-    ) {
-        let (ta, lda) = layout(a_rs, a_cs, k);
-        let (tb, ldb) = layout(b_rs, b_cs, n);
+    pub fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, dst: &mut [f32], threads: usize) {
+        let (ta, lda) = layout(a, k);
+        let (tb, ldb) = layout(b, n);
         let call = |row0: usize, rows: usize, out: &mut [f32]| {
-            // SAFETY: the caller checked that every element the (m, n, k) problem touches lies
-            // inside `a`, `b` and `dst`; a row block [row0, row0 + rows) only narrows `a` and
-            // `dst`, and `out` is that block of `dst`, disjoint between blocks.
+            // SAFETY: `super::sgemm` checked that every element the (m, n, k) problem touches
+            // lies inside `a`, `b` and `dst`; a row block [row0, row0 + rows) only narrows `a`
+            // and `dst`, and `out` is that block of `dst`, disjoint between blocks.
             unsafe {
+                let a_ptr = a.data.as_ptr().add(row0 * a.rs);
+                let (rows, n, k) = (rows as c_int, n as c_int, k as c_int);
                 cblas_sgemm(
                     ROW_MAJOR,
                     ta,
                     tb,
-                    rows as c_int,
-                    n as c_int,
-                    k as c_int,
+                    rows,
+                    n,
+                    k,
                     1.0,
-                    a.as_ptr().add(row0 * a_rs),
+                    a_ptr,
                     lda,
-                    b.as_ptr(),
+                    b.data.as_ptr(),
                     ldb,
                     0.0,
                     out.as_mut_ptr(),
-                    n as c_int,
+                    n,
                 )
             }
         };
@@ -161,46 +141,20 @@ mod backend {
 /// The pure-Rust `gemm` crate (what candle uses), when built without `openblas`.
 #[cfg(not(feature = "openblas"))]
 mod backend {
+    use super::MatRef;
+
     pub fn init() {}
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn sgemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[f32],
-        a_rs: usize,
-        a_cs: usize,
-        b: &[f32],
-        b_rs: usize,
-        b_cs: usize,
-        dst: &mut [f32],
-        threads: usize,
-    ) {
+    pub fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, dst: &mut [f32], threads: usize) {
         let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-        // SAFETY: `sgemm_with` checked that every index the kernel forms is inside the slices;
+        let (a_cs, a_rs, b_cs, b_rs) = (a.cs as isize, a.rs as isize, b.cs as isize, b.rs as isize);
+        // SAFETY: `super::sgemm` checked that every index the kernel forms is inside the slices;
         // `dst` is a fresh &mut and does not alias the inputs.
         unsafe {
+            let (ap, bp, dp) = (a.data.as_ptr(), b.data.as_ptr(), dst.as_mut_ptr());
             gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                a_cs as isize,
-                a_rs as isize,
-                b.as_ptr(),
-                b_cs as isize,
-                b_rs as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
+                m, n, k, dp, 1, n as isize, false, ap, a_cs, a_rs, bp, b_cs, b_rs, 0.0, 1.0, false, false,
+                false, par,
             )
         }
     }
@@ -233,8 +187,8 @@ impl CustomOp2 for Linear {
             candle_core::bail!("linear: x {:?} does not match w {:?}", l1.dims(), l2.dims());
         }
         let mut y = vec![0f32; n * out];
-        // b = w^T: element (p, j) is w[j, p].
-        sgemm(n, out, k, x, k, 1, w, 1, k, &mut y);
+        let threads = candle_core::utils::get_num_threads();
+        sgemm(n, out, k, MatRef::rows(x, k), MatRef::transposed(w, k), &mut y, threads);
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
 
@@ -250,11 +204,11 @@ impl CustomOp2 for Linear {
         let (gx, gw) = with_f32(x, |x| {
             with_f32(w, |w| {
                 with_f32(g, |g| {
+                    let threads = candle_core::utils::get_num_threads();
                     let mut gx = vec![0f32; n * k];
-                    sgemm(n, k, out, g, out, 1, w, k, 1, &mut gx);
+                    sgemm(n, k, out, MatRef::rows(g, out), MatRef::rows(w, k), &mut gx, threads);
                     let mut gw = vec![0f32; out * k];
-                    // a = g^T: element (i, p) is g[p, i].
-                    sgemm(out, k, n, g, 1, out, x, k, 1, &mut gw);
+                    sgemm(out, k, n, MatRef::transposed(g, out), MatRef::rows(x, k), &mut gw, threads);
                     Ok((gx, gw))
                 })
             })
@@ -286,17 +240,8 @@ mod tests {
 
     #[test]
     fn matches_reference_forward_and_backward() {
-        let x = randn("x", &[37, 19]);
-        let w = randn("w", &[23, 19]);
-        let y = linear(x.as_tensor(), w.as_tensor()).unwrap();
-        let r = reference(x.as_tensor(), w.as_tensor()).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-4);
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        for v in [&x, &w] {
-            let d = max_abs_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
-            assert!(d < 1e-4, "grad diff {d}");
-        }
+        let (x, w) = (randn("x", &[37, 19]), randn("w", &[23, 19]));
+        assert_matches_reference(&[&x, &w], |t| linear(t[0], t[1]), |t| reference(t[0], t[1]), 1e-4, 1e-4);
     }
 
     #[test]

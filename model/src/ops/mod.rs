@@ -18,7 +18,7 @@ mod rope;
 mod softmax;
 mod swiglu;
 
-pub use attention::attention;
+pub use attention::{attention, AttnShape};
 pub use cross_entropy::cross_entropy;
 pub use linear::{init_blas, linear};
 pub use rms_norm::rms_norm;
@@ -84,5 +84,25 @@ pub(crate) mod testutil {
     pub fn probe_loss(y: &Tensor) -> Tensor {
         let w = randn("probe", y.dims());
         (y * w.as_tensor()).unwrap().sum_all().unwrap()
+    }
+
+    /// Asserts that a fused op and its reference agree on the output (within `tol`) and on the
+    /// gradient of every input (within `grad_tol`).
+    pub fn assert_matches_reference(
+        inputs: &[&Var],
+        fused: impl Fn(&[&Tensor]) -> candle_core::Result<Tensor>,
+        reference: impl Fn(&[&Tensor]) -> candle_core::Result<Tensor>,
+        tol: f32,
+        grad_tol: f32,
+    ) {
+        let ts: Vec<&Tensor> = inputs.iter().map(|v| v.as_tensor()).collect();
+        let (y, r) = (fused(&ts).unwrap(), reference(&ts).unwrap());
+        let diff = max_abs_diff(&y, &r);
+        assert!(diff < tol, "outputs differ by {diff}");
+        let (g1, g2) = (probe_loss(&y).backward().unwrap(), probe_loss(&r).backward().unwrap());
+        for (i, t) in ts.iter().enumerate() {
+            let diff = max_abs_diff(g1.get(t).unwrap(), g2.get(t).unwrap());
+            assert!(diff < grad_tol, "gradient of input {i} differs by {diff}");
+        }
     }
 }

@@ -118,16 +118,13 @@ mod tests {
 
     #[test]
     fn matches_reference_forward_and_backward() {
-        let x = randn("x", &[3, 5, 16]);
-        let w = randn("w", &[16]);
-        let y = rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap();
-        let r = reference(x.as_tensor(), w.as_tensor(), 1e-5).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-5);
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        for v in [&x, &w] {
-            let d = max_abs_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
-            assert!(d < 1e-4, "grad diff {d}");
-        }
+        let (x, w) = (randn("x", &[3, 5, 16]), randn("w", &[16]));
+        assert_matches_reference(
+            &[&x, &w],
+            |t| rms_norm(t[0], t[1], 1e-5),
+            |t| reference(t[0], t[1], 1e-5),
+            1e-5,
+            1e-4,
+        );
     }
 }

@@ -138,13 +138,7 @@ mod tests {
     fn matches_reference_forward_and_backward() {
         let tables = RopeTables::new(8, 16, 10_000.0);
         let x = randn("x", &[2, 5, 3, 8]);
-        let y = rope(x.as_tensor(), &tables).unwrap();
-        let r = reference(x.as_tensor(), &tables).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-6);
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        let d = max_abs_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
-        assert!(d < 1e-5, "grad diff {d}");
+        assert_matches_reference(&[&x], |t| rope(t[0], &tables), |t| reference(t[0], &tables), 1e-6, 1e-5);
     }
 
     #[test]

@@ -88,12 +88,12 @@ mod tests {
     #[test]
     fn matches_reference_forward_and_backward() {
         let s = randn("s", &[2, 3, 7, 7]);
-        let y = causal_softmax(s.as_tensor(), 0.37).unwrap();
-        let r = reference(s.as_tensor(), 0.37).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-6);
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        let d = max_abs_diff(g1.get(s.as_tensor()).unwrap(), g2.get(s.as_tensor()).unwrap());
-        assert!(d < 1e-5, "grad diff {d}");
+        assert_matches_reference(
+            &[&s],
+            |t| causal_softmax(t[0], 0.37),
+            |t| reference(t[0], 0.37),
+            1e-6,
+            1e-5,
+        );
     }
 }

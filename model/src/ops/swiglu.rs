@@ -93,16 +93,7 @@ mod tests {
 
     #[test]
     fn matches_reference_forward_and_backward() {
-        let a = randn("a", &[4, 9000]);
-        let b = randn("b", &[4, 9000]);
-        let y = swiglu(a.as_tensor(), b.as_tensor()).unwrap();
-        let r = reference(a.as_tensor(), b.as_tensor()).unwrap();
-        assert!(max_abs_diff(&y, &r) < 1e-5);
-        let g1 = probe_loss(&y).backward().unwrap();
-        let g2 = probe_loss(&r).backward().unwrap();
-        for v in [&a, &b] {
-            let d = max_abs_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
-            assert!(d < 1e-4, "grad diff {d}");
-        }
+        let (a, b) = (randn("a", &[4, 9000]), randn("b", &[4, 9000]));
+        assert_matches_reference(&[&a, &b], |t| swiglu(t[0], t[1]), |t| reference(t[0], t[1]), 1e-5, 1e-4);
     }
 }
