@@ -88,6 +88,9 @@ fn bad_inputs_fail_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("manifest.json") && !err.contains("panicked"), "{err}");
 
+    let out = model(&["train", "--preset", "tiny", "--data", "x", "--out", "y", "--batch", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+
     let out = model(&["train", "--preset", "huge", "--data", "x", "--out", "y"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown preset"));
 

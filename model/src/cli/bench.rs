@@ -60,6 +60,7 @@ fn breakdown(trainer: &Trainer, batch: &Batch, steps: usize) -> anyhow::Result<(
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let cfg = a.model.resolve()?;
+    anyhow::ensure!(a.batch > 0 && a.seq > 0 && a.steps > 0, "--batch, --seq and --steps must be at least 1");
     anyhow::ensure!(a.seq <= cfg.max_position_embeddings, "seq {} exceeds max_position_embeddings", a.seq);
     let params = Params::init(&cfg, 0, &Device::Cpu)?;
     let tcfg = TrainConfig {

@@ -84,6 +84,14 @@ fn eval_batches(ds: &Dataset, pages: usize, batch: usize, device: &Device) -> an
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.steps > 0 && a.batch > 0 && a.accum > 0,
+        "--steps, --batch and --accum must be at least 1"
+    );
+    anyhow::ensure!(
+        a.lr > 0.0 && a.min_lr >= 0.0 && a.clip >= 0.0,
+        "learning rates and --clip must not be negative"
+    );
     let cfg = a.model.resolve()?;
     let run = Run::open(&a.data)?;
     let m = run.train.manifest();
@@ -205,6 +213,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.pages > 0 && a.batch > 0, "--pages and --batch must be at least 1");
     let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
     let params = Params::load(&cfg, &a.checkpoint.join("model.safetensors"), &Device::Cpu)?;
     let model = model::Llama::load(params.var_builder(), &cfg)?;
