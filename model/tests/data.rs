@@ -109,9 +109,9 @@ mod fuzz {
     use model::data::{Manifest, Shard, TokenDtype};
     use proptest::prelude::*;
 
-    fn shard_with(prefix: &[u8], body: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+    fn shard_with(prefix: &[u8], body: &[u8], name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.bin");
+        let path = dir.path().join(name);
         let mut bytes = prefix.to_vec();
         bytes.extend_from_slice(body);
         std::fs::write(&path, bytes).unwrap();
@@ -123,12 +123,12 @@ mod fuzz {
 
         #[test]
         fn shard_open_and_read_never_panic(kind in 0usize..3, body in proptest::collection::vec(any::<u8>(), 0..1500), dtype in any::<bool>()) {
-            let prefix: &[u8] = match kind {
-                0 => b"",
-                1 => b"\x93NUMPY\x01\x00",
-                _ => &20240520i32.to_le_bytes(),
+            let (prefix, name): (&[u8], &str) = match kind {
+                0 => (b"", "s.bin"),
+                1 => (b"\x93NUMPY\x01\x00", "s.npy"),
+                _ => (&20240520i32.to_le_bytes(), "s.bin"),
             };
-            let (_dir, path) = shard_with(prefix, &body);
+            let (_dir, path) = shard_with(prefix, &body, name);
             let dtype = if dtype { TokenDtype::U16 } else { TokenDtype::U32 };
             if let Ok(mut s) = Shard::open(&path, dtype) {
                 let n = s.tokens();

@@ -161,6 +161,17 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         let tps = tokens as f64 / started.elapsed().as_secs_f64();
         bar.set_message(format!("loss {:.3} lr {:.2e} {:.0} tok/s", s.loss, s.lr, tps));
         bar.inc(1);
+        // Without a terminal the bar is hidden: log progress instead.
+        if bar.is_hidden() && (step + 1) % 10 == 0 {
+            tracing::info!(
+                step = step + 1,
+                of = a.steps,
+                loss = s.loss,
+                lr = s.lr,
+                tokens_per_s = tps as u64,
+                "progress"
+            );
+        }
     }
     bar.finish();
     let secs = started.elapsed().as_secs_f64();

@@ -56,7 +56,13 @@ impl Shard {
         let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
         let mut head = vec![0u8; len.min(LLMC_HEADER_BYTES) as usize];
         file.read_exact(&mut head).map_err(|e| ModelError::io(path, e))?;
-        let (offset, dtype) = if head.starts_with(NPY_MAGIC) {
+        // The extension decides `.npy`, so a raw shard whose first tokens happen to spell the
+        // magic is never misread; llm.c files are recognised by their header magic.
+        let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        let (offset, dtype) = if is_npy {
+            if !head.starts_with(NPY_MAGIC) {
+                return Err(data_err(path, "not a .npy file (bad magic)"));
+            }
             parse_npy_header(path, &mut file, len)?
         } else if let Some((magic, version, count)) = llmc_header(&head) {
             let dtype = match (magic, version) {
@@ -250,5 +256,10 @@ mod tests {
         assert!(err.contains("truncated"), "{err}");
         let p = write(dir.path(), "f.npy", b"\x93NUMPY\x09\x00junk");
         assert!(Shard::open(&p, TokenDtype::U16).is_err());
+        let p = write(dir.path(), "g.npy", &[0u8; 64]);
+        assert!(Shard::open(&p, TokenDtype::U16).unwrap_err().to_string().contains("bad magic"));
+        // Raw tokens that happen to start with the .npy magic are still raw tokens in a .bin.
+        let p = write(dir.path(), "h.bin", b"\x93NUMPY\x01\x00");
+        assert_eq!(Shard::open(&p, TokenDtype::U16).unwrap().tokens(), 4);
     }
 }
