@@ -10,14 +10,12 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::linear::{sgemm, MatRef};
+use super::softmax::{softmax_row, softmax_row_backward};
 use super::{f32_slice, with_f32, RopeTables};
 
-pub(crate) struct Attention {
-    pub b: usize,
-    pub t: usize,
-    pub heads: usize,
-    pub kv_heads: usize,
-    pub tables: RopeTables,
+struct Attention {
+    shape: AttnShape,
+    tables: RopeTables,
 }
 
 /// Copies head columns `[col, col + d)` of rows `bi*t .. bi*t + t` of a `[b*t, width]` matrix.
@@ -39,7 +37,7 @@ fn scatter(dst: &mut [f32], width: usize, bi: usize, t: usize, col: usize, d: us
 impl Attention {
     fn dims(&self) -> (usize, usize, usize) {
         let d = self.tables.head_dim();
-        (d, self.heads * d, self.kv_heads * d)
+        (d, self.shape.heads * d, self.shape.kv_heads * d)
     }
 
     fn scale(&self) -> f32 {
@@ -47,51 +45,43 @@ impl Attention {
     }
 
     fn tasks(&self) -> Vec<(usize, usize)> {
-        (0..self.b).flat_map(|bi| (0..self.kv_heads).map(move |j| (bi, j))).collect()
+        (0..self.shape.b).flat_map(|bi| (0..self.shape.kv_heads).map(move |j| (bi, j))).collect()
     }
 
     fn roped(&self, src: &[f32], width: usize, bi: usize, col: usize) -> Vec<f32> {
         let d = self.tables.head_dim();
-        let mut x = gather(src, width, bi, self.t, col, d);
-        self.tables.rotate_head(&mut x, self.t, 1.0);
+        let mut x = gather(src, width, bi, self.shape.t, col, d);
+        self.tables.rotate_head(&mut x, self.shape.t, 1.0);
         x
     }
 
     /// `P = causal_softmax(scale * q k^T)`, `[t, t]`, zeros above the diagonal.
     fn probs(&self, q: &[f32], k: &[f32]) -> Vec<f32> {
-        let (t, d) = (self.t, self.tables.head_dim());
+        let (t, d) = (self.shape.t, self.tables.head_dim());
         let mut p = vec![0f32; t * t];
         sgemm(t, t, d, MatRef::rows(q, d), MatRef::transposed(k, d), &mut p, 1);
         let scale = self.scale();
         for (i, row) in p.chunks_mut(t).enumerate() {
-            let max = row[..=i].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
-            let mut sum = 0f32;
-            for v in &mut row[..=i] {
-                *v = super::exp::exp(*v * scale - max);
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            row[..=i].iter_mut().for_each(|v| *v *= inv);
-            row[i + 1..].iter_mut().for_each(|v| *v = 0.0);
+            softmax_row(row, i + 1, scale);
         }
         p
     }
 
     fn check(&self, q: &Layout, k: &Layout, v: &Layout) -> Result<()> {
         let (_, qw, kw) = self.dims();
-        let rows = self.b * self.t;
+        let rows = self.shape.b * self.shape.t;
         if q.dims() != [rows, qw] || k.dims() != [rows, kw] || v.dims() != [rows, kw] {
             candle_core::bail!(
                 "attention: q {:?} k {:?} v {:?} for b={} t={}",
                 q.dims(),
                 k.dims(),
                 v.dims(),
-                self.b,
-                self.t
+                self.shape.b,
+                self.shape.t
             );
         }
-        if self.t > self.tables.max_positions() {
-            candle_core::bail!("attention: {} positions exceed the rope table", self.t);
+        if self.shape.t > self.tables.max_positions() {
+            candle_core::bail!("attention: {} positions exceed the rope table", self.shape.t);
         }
         Ok(())
     }
@@ -116,7 +106,7 @@ impl Attention {
         j: usize,
     ) -> TaskGrads {
         let (d, qw, kw) = self.dims();
-        let (t, group, scale) = (self.t, self.heads / self.kv_heads, self.scale());
+        let (t, group, scale) = (self.shape.t, self.shape.heads / self.shape.kv_heads, self.scale());
         let kr = self.roped(k, kw, bi, j * d);
         let vh = gather(v, kw, bi, t, j * d, d);
         let (mut gkr, mut gvh) = (vec![0f32; t * d], vec![0f32; t * d]);
@@ -134,11 +124,7 @@ impl Attention {
             let mut ds = vec![0f32; t * t];
             sgemm(t, t, d, MatRef::rows(&go, d), MatRef::transposed(&vh, d), &mut ds, 1);
             for (i, (dr, pr)) in ds.chunks_mut(t).zip(p.chunks(t)).enumerate() {
-                let dot: f32 = dr[..=i].iter().zip(&pr[..=i]).map(|(a, b)| a * b).sum();
-                for jj in 0..=i {
-                    dr[jj] = scale * pr[jj] * (dr[jj] - dot);
-                }
-                dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
+                softmax_row_backward(dr, pr, i + 1, scale);
             }
             // dQr = dS Kr; dKr += dS^T Qr; then undo the rotation.
             let mut gq = vec![0f32; t * d];
@@ -170,7 +156,7 @@ impl CustomOp3 for Attention {
         self.check(l1, l2, l3)?;
         let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let (d, qw, kw) = self.dims();
-        let (t, group) = (self.t, self.heads / self.kv_heads);
+        let (t, group) = (self.shape.t, self.shape.heads / self.shape.kv_heads);
         let tasks = self.tasks();
         let outs: Vec<Vec<Vec<f32>>> = tasks
             .par_iter()
@@ -188,13 +174,13 @@ impl CustomOp3 for Attention {
                     .collect()
             })
             .collect();
-        let mut out = vec![0f32; self.b * t * qw];
+        let mut out = vec![0f32; self.shape.b * t * qw];
         for (&(bi, j), heads) in tasks.iter().zip(&outs) {
             for (g, o) in heads.iter().enumerate() {
                 scatter(&mut out, qw, bi, t, (j * group + g) * d, d, o);
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((self.b * t, qw))))
+        Ok((CpuStorage::F32(out), Shape::from((self.shape.b * t, qw))))
     }
 
     fn bwd(
@@ -206,7 +192,7 @@ impl CustomOp3 for Attention {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (d, qw, kw) = self.dims();
-        let (t, group) = (self.t, self.heads / self.kv_heads);
+        let (t, group) = (self.shape.t, self.shape.heads / self.shape.kv_heads);
         let tasks = self.tasks();
         let (gq, gk, gv) = with_f32(q, |q| {
             with_f32(k, |k| {
@@ -216,7 +202,7 @@ impl CustomOp3 for Attention {
                             .par_iter()
                             .map(|&(bi, j)| self.backward_task(q, k, v, go_all, bi, j))
                             .collect();
-                        let rows = self.b * t;
+                        let rows = self.shape.b * t;
                         let (mut gq, mut gk, mut gv) =
                             (vec![0f32; rows * qw], vec![0f32; rows * kw], vec![0f32; rows * kw]);
                         for (&(bi, j), tg) in tasks.iter().zip(&per_task) {
@@ -259,12 +245,12 @@ pub fn attention(
     shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
-    let AttnShape { b, t, heads, kv_heads } = shape;
+    let AttnShape { heads, kv_heads, .. } = shape;
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
         candle_core::bail!("attention: {heads} heads do not group over {kv_heads} kv heads");
     }
     if super::fused(q) {
-        let op = Attention { b, t, heads, kv_heads, tables: tables.clone() };
+        let op = Attention { shape, tables: tables.clone() };
         q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
     } else {
         reference(q, k, v, shape, tables)

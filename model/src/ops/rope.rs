@@ -38,18 +38,25 @@ impl RopeTables {
     }
 
     /// Rotates one head's `[t, d]` rows in place by positions `0..t`; `sign` -1 inverts.
-    pub(super) fn rotate_head(&self, x: &mut [f32], t: usize, sign: f32) {
+    /// Rotates one `d`-vector `x` at position `pos` into `out`; `sign` -1 inverts.
+    fn rotate(&self, x: &[f32], out: &mut [f32], pos: usize, sign: f32) {
         let half = self.half;
-        let d = 2 * half;
-        for pos in 0..t {
-            let (c, sn) = (&self.cos[pos * half..][..half], &self.sin[pos * half..][..half]);
-            let row = &mut x[pos * d..][..d];
-            for i in 0..half {
-                let (a, b) = (row[i], row[i + half]);
-                let s = sign * sn[i];
-                row[i] = a * c[i] - b * s;
-                row[i + half] = b * c[i] + a * s;
-            }
+        let (c, sn) = (&self.cos[pos * half..][..half], &self.sin[pos * half..][..half]);
+        for i in 0..half {
+            let (a, b) = (x[i], x[i + half]);
+            let s = sign * sn[i];
+            out[i] = a * c[i] - b * s;
+            out[i + half] = b * c[i] + a * s;
+        }
+    }
+
+    /// Rotates one head's `[t, d]` rows in place by positions `0..t`; `sign` -1 inverts.
+    pub(super) fn rotate_head(&self, x: &mut [f32], t: usize, sign: f32) {
+        let d = 2 * self.half;
+        let mut tmp = vec![0f32; d];
+        for (pos, row) in x.chunks_mut(d).take(t).enumerate() {
+            self.rotate(row, &mut tmp, pos, sign);
+            row.copy_from_slice(&tmp);
         }
     }
 
@@ -82,19 +89,11 @@ impl CustomOp1 for Rope {
                 self.tables.max_pos
             );
         }
-        let (cos, sin) = (&self.tables.cos, &self.tables.sin);
         let mut y = vec![0f32; x.len()];
         // One chunk per (b, t) position: h heads of d values.
         y.par_chunks_mut(h * d).zip(x.par_chunks(h * d)).enumerate().for_each(|(bt, (yp, xp))| {
-            let pos = bt % t;
-            let (c, sn) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
             for (yh, xh) in yp.chunks_mut(d).zip(xp.chunks(d)) {
-                for i in 0..half {
-                    let (a, b) = (xh[i], xh[i + half]);
-                    let s = self.sign * sn[i];
-                    yh[i] = a * c[i] - b * s;
-                    yh[i + half] = b * c[i] + a * s;
-                }
+                self.tables.rotate(xh, yh, bt % t, self.sign);
             }
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))

@@ -6,6 +6,29 @@ use rayon::prelude::*;
 
 use super::{f32_slice, fused, with_f32};
 
+/// In place: the first `n` entries of `row` become `softmax(scale * row[..n])`, the rest 0.
+pub(super) fn softmax_row(row: &mut [f32], n: usize, scale: f32) {
+    let max = row[..n].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
+    let mut sum = 0f32;
+    for v in &mut row[..n] {
+        *v = super::exp::exp(*v * scale - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row[..n].iter_mut().for_each(|v| *v *= inv);
+    row[n..].iter_mut().for_each(|v| *v = 0.0);
+}
+
+/// In place: `grad` (dL/dy of one row) becomes dL/dx of [`softmax_row`], given its output `y`:
+/// `scale * y * (grad - sum(grad * y))` on the first `n` entries, 0 after.
+pub(super) fn softmax_row_backward(grad: &mut [f32], y: &[f32], n: usize, scale: f32) {
+    let dot: f32 = grad[..n].iter().zip(&y[..n]).map(|(a, b)| a * b).sum();
+    for (g, y) in grad[..n].iter_mut().zip(&y[..n]) {
+        *g = scale * y * (*g - dot);
+    }
+    grad[n..].iter_mut().for_each(|v| *v = 0.0);
+}
+
 struct CausalSoftmax {
     scale: f32,
     t: usize,
@@ -21,18 +44,8 @@ impl CustomOp1 for CausalSoftmax {
         let t = self.t;
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(t).zip(x.par_chunks(t)).enumerate().for_each(|(row, (yr, xr))| {
-            let n = row % t + 1;
-            let max = xr[..n].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * self.scale;
-            let mut sum = 0f32;
-            for j in 0..n {
-                let e = super::exp::exp(xr[j] * self.scale - max);
-                yr[j] = e;
-                sum += e;
-            }
-            let inv = 1.0 / sum;
-            for v in &mut yr[..n] {
-                *v *= inv;
-            }
+            yr.copy_from_slice(xr);
+            softmax_row(yr, row % t + 1, self.scale);
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -44,11 +57,8 @@ impl CustomOp1 for CausalSoftmax {
                 let mut gx = vec![0f32; y.len()];
                 gx.par_chunks_mut(t).zip(y.par_chunks(t).zip(g.par_chunks(t))).enumerate().for_each(
                     |(row, (gr, (yr, ggr)))| {
-                        let n = row % t + 1;
-                        let dot: f32 = yr[..n].iter().zip(&ggr[..n]).map(|(a, b)| a * b).sum();
-                        for j in 0..n {
-                            gr[j] = self.scale * yr[j] * (ggr[j] - dot);
-                        }
+                        gr.copy_from_slice(ggr);
+                        softmax_row_backward(gr, yr, row % t + 1, self.scale);
                     },
                 );
                 Ok(gx)
