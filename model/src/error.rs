@@ -24,6 +24,8 @@ pub enum ModelError {
     Data(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    #[error("gradient payload: {0}")]
+    Codec(#[from] crate::codec::CodecError),
     #[error("training: {0}")]
     Train(String),
 }

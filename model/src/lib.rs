@@ -1,12 +1,14 @@
 //! The model side of the subnet: a LLaMA in candle that trains bitwise-deterministically on
 //! CPU, data pages every peer can recompute, and the training loop. No chain code.
 
+pub mod codec;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod io;
 pub mod llama;
 pub mod ops;
+pub mod outer;
 pub mod params;
 pub mod plot;
 pub mod rng;

@@ -137,6 +137,22 @@ impl Params {
         self.vars.iter().map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?)).collect()
     }
 
+    /// Overwrites every parameter from flat f32 vectors in spec order.
+    pub fn set_from_vecs(&self, values: &[Vec<f32>]) -> Result<()> {
+        let fits = values.len() == self.vars.len()
+            && self.vars.iter().zip(values).all(|(var, v)| var.elem_count() == v.len());
+        if !fits {
+            return Err(ModelError::Train(format!(
+                "{} value vectors do not fit the model's shapes",
+                values.len()
+            )));
+        }
+        for (var, v) in self.vars.iter().zip(values) {
+            var.set(&Tensor::from_slice(v, var.shape(), var.device())?)?;
+        }
+        Ok(())
+    }
+
     /// `blake2_256` over every parameter in spec order: name, shape (u64 LE each), then the
     /// f32 values as little-endian bytes. Equal fingerprints mean bitwise-equal models.
     pub fn fingerprint(&self) -> Result<[u8; 32]> {

@@ -1,0 +1,115 @@
+//! Error feedback: what the codec did not send this window is kept and sent later.
+//!
+//! `e = beta * e + delta`, the payload is `compress(e)`, then `e -= decompress(payload)`. So
+//! after each step `e_new + decompress(payload) = beta * e_old + delta`, up to f32 rounding.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rayon::prelude::*;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::codec::{Codec, CodecError, SparseTensor};
+use crate::error::{ModelError, Result};
+
+const FORMAT: &str = "llm-subnet/error-feedback/v1";
+
+/// `start - end` for every tensor: the pseudo-gradient of `H` inner steps.
+pub fn pseudo_gradient(start: &[Vec<f32>], end: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    start.iter().zip(end).map(|(s, e)| s.iter().zip(e).map(|(a, b)| a - b).collect()).collect()
+}
+
+/// A miner's error buffer, one f32 vector per model tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorFeedback {
+    beta: f32,
+    buffers: Vec<Vec<f32>>,
+}
+
+impl ErrorFeedback {
+    /// Zero buffers for every tensor of `codec`.
+    pub fn new(codec: &Codec, beta: f32) -> Self {
+        Self { beta, buffers: codec.layouts().iter().map(|l| vec![0f32; l.numel()]).collect() }
+    }
+
+    pub fn buffers(&self) -> &[Vec<f32>] {
+        &self.buffers
+    }
+
+    /// Folds `delta` into the buffer, compresses it, and removes what was sent.
+    pub fn step(&mut self, codec: &Codec, delta: &[Vec<f32>]) -> Result<Vec<SparseTensor>, CodecError> {
+        if delta.len() != self.buffers.len()
+            || delta.iter().zip(&self.buffers).any(|(d, e)| d.len() != e.len())
+        {
+            return Err(CodecError::Shapes { want: self.buffers.len(), got: delta.len() });
+        }
+        let beta = self.beta;
+        for (e, d) in self.buffers.iter_mut().zip(delta) {
+            e.par_iter_mut().zip(d).for_each(|(e, d)| *e = beta * *e + d);
+        }
+        let sent = codec.compress(&self.buffers)?;
+        for t in &sent {
+            let dense = codec.decompress(t);
+            self.buffers[t.index as usize].par_iter_mut().zip(dense).for_each(|(e, s)| *e -= s);
+        }
+        Ok(sent)
+    }
+
+    /// Writes the buffers (safetensors, `e.{index}`) and the window they were last updated in.
+    pub fn save(&self, path: &Path, window: u64) -> Result<()> {
+        let bytes: Vec<Vec<u8>> =
+            self.buffers.iter().map(|b| b.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let fail = |e: safetensors::SafeTensorError| ModelError::Checkpoint {
+            path: path.into(),
+            reason: e.to_string(),
+        };
+        let mut views = Vec::with_capacity(bytes.len());
+        for (i, (b, e)) in bytes.iter().zip(&self.buffers).enumerate() {
+            views.push((format!("e.{i}"), TensorView::new(Dtype::F32, vec![e.len()], b).map_err(fail)?));
+        }
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("window".to_string(), window.to_string()),
+        ]);
+        let out = safetensors::serialize(views, Some(meta)).map_err(fail)?;
+        crate::io::write_atomic(path, &out)
+    }
+
+    /// Reads buffers written by [`ErrorFeedback::save`] for `codec`'s model; returns them with
+    /// their window. Sizes, count and finiteness are checked; the file size is capped.
+    pub fn load(path: &Path, codec: &Codec, beta: f32) -> Result<(Self, u64)> {
+        let fail = |reason: String| ModelError::Checkpoint { path: path.into(), reason };
+        let limit = codec.dense_bytes() as u64 + (1 << 20);
+        let bytes = crate::io::read_capped(path, limit)?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| fail(e.to_string()))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(fail(format!("not an error-feedback file ({FORMAT})")));
+        }
+        let window =
+            meta.get("window").and_then(|w| w.parse().ok()).ok_or_else(|| fail("no window".into()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| fail(e.to_string()))?;
+        if st.len() != codec.layouts().len() {
+            return Err(fail(format!("{} buffers, the model has {}", st.len(), codec.layouts().len())));
+        }
+        let mut buffers = Vec::with_capacity(st.len());
+        for (i, l) in codec.layouts().iter().enumerate() {
+            let v = st.tensor(&format!("e.{i}")).map_err(|_| fail(format!("missing buffer e.{i}")))?;
+            if v.dtype() != Dtype::F32 || v.shape() != [l.numel()] {
+                return Err(fail(format!(
+                    "e.{i} is {:?} {:?}, expected F32 [{}]",
+                    v.dtype(),
+                    v.shape(),
+                    l.numel()
+                )));
+            }
+            let data: Vec<f32> =
+                v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if let Some(p) = data.iter().position(|x| !x.is_finite()) {
+                return Err(fail(format!("e.{i} has a non-finite value at {p}")));
+            }
+            buffers.push(data);
+        }
+        Ok((Self { beta, buffers }, window))
+    }
+}
