@@ -1,0 +1,170 @@
+//! Error feedback, aggregation and the outer optimizer.
+
+use model::codec::{Codec, CodecError, CodecParams, Header, Payload, SparseTensor};
+use model::outer::{aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterConfig, OuterOptimizer};
+use model::rng::PortableRng;
+use model::LlamaConfig;
+
+fn random(codec: &Codec, seed: &str, std: f64) -> Vec<Vec<f32>> {
+    let mut rng = PortableRng::from_hashed(seed.as_bytes());
+    codec.layouts().iter().map(|l| rng.normal_vec(l.numel(), std)).collect()
+}
+
+const WANT: Expected = Expected { netuid: 1, window: 9, base: [4; 32] };
+
+fn header(codec: &Codec, uid: u16) -> Header {
+    let mut hotkey = [0; 32];
+    hotkey[..2].copy_from_slice(&uid.to_le_bytes());
+    Header { netuid: WANT.netuid, window: WANT.window, hotkey, base: WANT.base, codec: *codec.params() }
+}
+
+/// Payloads of `n` peers with different update scales, as decoded from their bytes.
+fn peers(codec: &Codec, n: u16) -> Vec<(u16, Payload)> {
+    (0..n)
+        .map(|uid| {
+            let x = random(codec, &format!("peer {uid}"), 0.01 * (1 + uid) as f64);
+            let bytes = codec.encode(&header(codec, uid), codec.compress(&x).unwrap());
+            (uid * 3 + 1, codec.decode(&bytes).unwrap())
+        })
+        .collect()
+}
+
+fn bits(update: &[Vec<f32>]) -> Vec<u32> {
+    update.iter().flatten().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn error_feedback_keeps_what_was_not_sent() {
+    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
+    let beta = 0.9;
+    let mut ef = ErrorFeedback::new(&codec, beta);
+    for round in 0..3 {
+        let before = ef.buffers().to_vec();
+        let delta = random(&codec, &format!("delta {round}"), 0.01);
+        let sent = ef.step(&codec, &delta).unwrap();
+        for t in &sent {
+            let i = t.index as usize;
+            let dense = codec.decompress(t);
+            for k in 0..dense.len() {
+                let want = beta * before[i][k] + delta[i][k];
+                let got = ef.buffers()[i][k] + dense[k];
+                assert!((want - got).abs() <= 1e-6 * (1.0 + want.abs()), "tensor {i}[{k}]: {want} vs {got}");
+            }
+        }
+        // Most of the mass stays behind at 1.6% density.
+        let kept: f64 = ef.buffers().iter().flatten().map(|v| (*v as f64).powi(2)).sum();
+        assert!(kept > 0.5 * delta.iter().flatten().map(|v| (*v as f64).powi(2)).sum::<f64>());
+    }
+}
+
+#[test]
+fn error_feedback_survives_a_restart_and_refuses_bad_files() {
+    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams::default()).unwrap();
+    let mut ef = ErrorFeedback::new(&codec, 0.95);
+    ef.step(&codec, &random(&codec, "d", 0.01)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ef.safetensors");
+    ef.save(&path, 17).unwrap();
+    let (back, window) = ErrorFeedback::load(&path, &codec, 0.95).unwrap();
+    assert_eq!((back, window), (ef, 17));
+
+    let other = Codec::for_model(&LlamaConfig::small(), CodecParams::default()).unwrap();
+    assert!(ErrorFeedback::load(&path, &other, 0.95).unwrap_err().to_string().contains("buffers"));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
+    assert!(ErrorFeedback::load(&path, &codec, 0.95).is_err());
+    model::Params::init(&LlamaConfig::tiny(), 0, &candle_core::Device::Cpu).unwrap().save(&path).unwrap();
+    let err = ErrorFeedback::load(&path, &codec, 0.95).unwrap_err().to_string();
+    assert!(err.contains("not an error-feedback file"), "{err}");
+}
+
+#[test]
+fn aggregation_is_bitwise_identical_across_threads_and_arrival_order() {
+    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
+    let mut ps = peers(&codec, 5);
+    let run = |ps: &[(u16, Payload)], threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| aggregate(&codec, ps, &WANT).unwrap())
+    };
+    let a = run(&ps, 1);
+    ps.reverse();
+    ps.swap(0, 2);
+    let b = run(&ps, 4);
+    assert_eq!(bits(&a.update), bits(&b.update));
+    assert_eq!(a.peers, b.peers);
+    assert!(a.peers.windows(2).all(|w| w[0].uid < w[1].uid));
+    // The larger-than-median peers were scaled down to the median norm.
+    assert_eq!(a.peers.iter().filter(|p| p.scale < 1.0).count(), 2);
+    for p in &a.peers {
+        assert!((p.norm * p.scale as f64) <= a.median_norm * (1.0 + 1e-6));
+    }
+}
+
+/// Three peers on one 4-element vector, two values each: a hand-worked average.
+#[test]
+fn aggregation_clips_to_the_median_and_averages_over_contributors() {
+    let params = CodecParams { block: 64, chunk_1d: 4, density_ppm: 500_000, value_bits: 2, dct: false };
+    let codec = Codec::new(&[vec![4]], params).unwrap();
+    let sparse = |levels: [f32; 2], positions: [u32; 2], codes: [u8; 2]| SparseTensor {
+        index: 0,
+        levels: levels.to_vec(),
+        positions: positions.to_vec(),
+        codes: codes.to_vec(),
+    };
+    // Codes: bit 1 = sign, bit 0 = level.
+    let a = sparse([1.0, 2.0], [0, 1], [0, 0b11]); // (1, -2): norm sqrt 5
+    let b = sparse([2.0, 2.0], [1, 2], [0, 0]); // (2, 2): norm sqrt 8, clipped to sqrt 5
+    let c = sparse([1.0, 1.0], [2, 3], [0, 0]); // (1, 1): norm sqrt 2
+    let payloads: Vec<(u16, Payload)> = [(5, a), (1, b), (3, c)]
+        .into_iter()
+        .map(|(uid, t)| (uid, Payload { header: header(&codec, uid), tensors: vec![t] }))
+        .collect();
+    let agg = aggregate(&codec, &payloads, &WANT).unwrap();
+    let s = (5f32 / 8.0).sqrt();
+    let want = [1.0, (-2.0 + 2.0 * s) / 2.0, (2.0 * s + 1.0) / 2.0, 1.0];
+    for (g, w) in agg.update[0].iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{:?} vs {want:?}", agg.update[0]);
+    }
+    assert!((agg.median_norm - 5f64.sqrt()).abs() < 1e-6);
+
+    // Header checks and duplicate uids.
+    let mut dup = payloads.clone();
+    dup[1].0 = 5;
+    assert_eq!(aggregate(&codec, &dup, &WANT).unwrap_err(), CodecError::DuplicatePeer(5));
+    for (field, edit) in [
+        ("netuid", Box::new(|h: &mut Header| h.netuid = 2) as Box<dyn Fn(&mut Header)>),
+        ("window", Box::new(|h: &mut Header| h.window = 8)),
+        ("base model", Box::new(|h: &mut Header| h.base = [0; 32])),
+    ] {
+        let mut bad = payloads.clone();
+        edit(&mut bad[2].1.header);
+        match aggregate(&codec, &bad, &WANT).unwrap_err() {
+            CodecError::Header { what, .. } => assert_eq!(what, field),
+            other => panic!("{other:?}"),
+        }
+    }
+    // No peers: a zero update.
+    assert!(aggregate(&codec, &[], &WANT).unwrap().update[0].iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn outer_optimizers_follow_their_formulas() {
+    let g = vec![vec![1.0f32, -2.0]];
+    let mut theta = vec![vec![10.0f32, 10.0]];
+    OuterOptimizer::new(OuterConfig::sgd(0.5)).apply(&mut theta, &g);
+    assert_eq!(theta, vec![vec![9.5, 11.0]]);
+
+    let mut opt = OuterOptimizer::new(OuterConfig::nesterov(0.5, 0.9));
+    let mut theta = vec![vec![0.0f32, 0.0]];
+    opt.apply(&mut theta, &g); // m = g; step = g + 0.9 g
+    opt.apply(&mut theta, &g); // m = 1.9 g; step = g + 1.71 g
+    let want = -0.5 * (1.9 + 2.71);
+    assert!((theta[0][0] - want).abs() < 1e-6 && (theta[0][1] + 2.0 * want).abs() < 1e-5);
+}
+
+#[test]
+fn dense_mean_and_pseudo_gradient() {
+    let u = vec![vec![vec![1.0f32, 3.0]], vec![vec![3.0, 5.0]]];
+    assert_eq!(mean_dense(&u), vec![vec![2.0, 4.0]]);
+    assert_eq!(pseudo_gradient(&[vec![1.0, 1.0]], &[vec![0.5, 2.0]]), vec![vec![0.5, -1.0]]);
+}
