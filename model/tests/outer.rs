@@ -1,7 +1,9 @@
 //! Error feedback, aggregation and the outer optimizer.
 
 use model::codec::{Codec, CodecError, CodecParams, Header, Payload, SparseTensor};
-use model::outer::{aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterConfig, OuterOptimizer};
+use model::outer::{
+    aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterConfig, OuterOptimizer,
+};
 use model::rng::PortableRng;
 use model::LlamaConfig;
 
@@ -35,7 +37,8 @@ fn bits(update: &[Vec<f32>]) -> Vec<u32> {
 
 #[test]
 fn error_feedback_keeps_what_was_not_sent() {
-    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
+    let codec =
+        Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
     let beta = 0.9;
     let mut ef = ErrorFeedback::new(&codec, beta);
     for round in 0..3 {
@@ -80,7 +83,8 @@ fn error_feedback_survives_a_restart_and_refuses_bad_files() {
 
 #[test]
 fn aggregation_is_bitwise_identical_across_threads_and_arrival_order() {
-    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
+    let codec =
+        Codec::for_model(&LlamaConfig::tiny(), CodecParams { dct: true, ..Default::default() }).unwrap();
     let mut ps = peers(&codec, 5);
     let run = |ps: &[(u16, Payload)], threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();

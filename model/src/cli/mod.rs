@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod generate;
+mod study;
 mod train;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub enum Command {
     Config(ModelChoice),
     /// Print the logits of a token sequence as JSON (cross-checks with HF transformers).
     Logits(generate::LogitsArgs),
+    /// Compare centralized AdamW, DiLoCo and SparseLoCo (compressed) training on equal tokens.
+    Study(study::StudyArgs),
     /// Measure training throughput (tokens/s) of one full step on random tokens.
     Bench(bench::BenchArgs),
 }
@@ -77,5 +80,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Logits(a) => generate::logits(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Study(a) => study::study(a),
     }
 }

@@ -77,7 +77,12 @@ impl Run {
 }
 
 /// Evaluation batches: a fixed seeded set of pages, so every evaluation sees the same text.
-fn eval_batches(ds: &Dataset, pages: usize, batch: usize, device: &Device) -> anyhow::Result<Vec<Batch>> {
+pub(super) fn eval_batches(
+    ds: &Dataset,
+    pages: usize,
+    batch: usize,
+    device: &Device,
+) -> anyhow::Result<Vec<Batch>> {
     let n = (pages as u64).min(ds.num_pages()) as usize;
     let picked = random_pages(b"eval", n, ds.num_pages())?;
     Ok(picked.chunks(batch.max(1)).map(|c| ds.batch(c, device)).collect::<model::Result<_>>()?)

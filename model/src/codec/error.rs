@@ -19,7 +19,7 @@ pub enum CodecError {
     TensorCount { count: u32, max: usize },
     #[error("tensor index {index} is out of order or out of range (after {prev:?}, model has {max})")]
     TensorIndex { index: u32, prev: Option<u32>, max: usize },
-    #[error("tensor {tensor}: codebook level {level} is {value}, not a finite non-negative ascending value")]
+    #[error("tensor {tensor}: codebook level {level} is {value}, not an ascending value in 0..=1e6")]
     Codebook { tensor: u32, level: usize, value: f32 },
     #[error("tensor {tensor}: body is {got} bytes, its shape and codec need exactly {want}")]
     BodyLength { tensor: u32, got: u32, want: usize },
@@ -31,6 +31,8 @@ pub enum CodecError {
     Trailing(usize),
     #[error("tensor {tensor}: value at {position} is not finite")]
     NonFinite { tensor: usize, position: usize },
+    #[error("tensor {tensor}: values above {limit} cannot be encoded")]
+    ValueRange { tensor: usize, limit: f32 },
     #[error("expected {want} tensors of the model's shapes, got {got}")]
     Shapes { want: usize, got: usize },
     #[error("peer uid {0} appears twice")]

@@ -19,7 +19,7 @@
 //! | 92 | 4 | number of tensor entries |
 //!
 //! Then per tensor, in strictly ascending tensor index: `u32` index into the model's parameter
-//! list, `2^(value_bits-1)` `f32` codebook levels, `u32` body length, and the body: for each
+//! list, `2^(value_bits-1)` `f32` codebook levels (finite, ascending, in `0..=1e6`), `u32` body length, and the body: for each
 //! chunk, its `k` indices (`index_bits` each, strictly ascending) then its `k` value codes
 //! (`value_bits` each), all bit-packed LSB-first, the last byte zero-padded.
 
@@ -30,6 +30,9 @@ use super::layout::{CodecParams, TensorLayout};
 pub const MAGIC: [u8; 4] = *b"LSGP";
 pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 96;
+/// Largest codebook magnitude accepted. Parameter deltas are orders of magnitude smaller;
+/// the cap keeps every sum in aggregation far from f32 overflow.
+pub const MAX_LEVEL: f32 = 1.0e6;
 
 /// Who sent an update, for which window, trained from which model, with which codec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +192,7 @@ pub fn decode(bytes: &[u8], layouts: &[TensorLayout], want: &CodecParams) -> Res
         for level in 0..want.levels() {
             let value = f32::from_le_bytes(c.take(4)?.try_into().expect("4 bytes"));
             let ascending = levels.last().is_none_or(|p: &f32| value >= *p);
-            if !value.is_finite() || value < 0.0 || !ascending {
+            if !(0.0..=MAX_LEVEL).contains(&value) || !ascending {
                 return Err(CodecError::Codebook { tensor: index, level, value });
             }
             levels.push(value);

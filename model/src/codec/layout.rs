@@ -21,13 +21,14 @@ pub struct CodecParams {
     pub density_ppm: u32,
     /// Bits per sent value: one sign bit plus `value_bits - 1` bits of codebook level.
     pub value_bits: u8,
-    /// Apply an orthonormal DCT-II to each chunk before top-k selection.
+    /// Apply an orthonormal DCT-II to each chunk before top-k selection (on by default: it
+    /// concentrates a chunk's energy, so the same `k` carries more of the update).
     pub dct: bool,
 }
 
 impl Default for CodecParams {
     fn default() -> Self {
-        Self { block: 64, chunk_1d: 4096, density_ppm: 15_625, value_bits: 2, dct: false }
+        Self { block: 64, chunk_1d: 4096, density_ppm: 15_625, value_bits: 2, dct: true }
     }
 }
 

@@ -83,7 +83,8 @@ impl Codec {
         }
     }
 
-    /// Top-k, quantized coefficients of every tensor. Inputs must be finite.
+    /// Top-k, quantized coefficients of every tensor. Inputs must be finite, and codebook
+    /// levels at most [`format::MAX_LEVEL`].
     pub fn compress(&self, tensors: &[Vec<f32>]) -> Result<Vec<SparseTensor>, CodecError> {
         self.check_shapes(tensors)?;
         for (tensor, t) in tensors.iter().enumerate() {
@@ -91,7 +92,12 @@ impl Codec {
                 return Err(CodecError::NonFinite { tensor, position });
             }
         }
-        Ok(tensors.iter().enumerate().map(|(i, t)| self.compress_tensor(i, t)).collect())
+        let sent: Vec<SparseTensor> =
+            tensors.iter().enumerate().map(|(i, t)| self.compress_tensor(i, t)).collect();
+        if let Some(t) = sent.iter().find(|t| t.levels.iter().any(|l| *l > format::MAX_LEVEL)) {
+            return Err(CodecError::ValueRange { tensor: t.index as usize, limit: format::MAX_LEVEL });
+        }
+        Ok(sent)
     }
 
     fn compress_tensor(&self, index: usize, tensor: &[f32]) -> SparseTensor {
