@@ -40,31 +40,37 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = 10)]
     inner_steps: usize,
     /// Pages per inner step per miner.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     batch: usize,
     /// Inner (and baseline) peak learning rate; warmup then cosine over all inner steps.
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Final learning rate of the cosine schedule.
     #[arg(long, default_value_t = 3e-4)]
     min_lr: f64,
+    /// Warmup steps (per miner; the baseline uses the same schedule).
     #[arg(long, default_value_t = 10)]
     warmup: u64,
+    /// Seed of the genesis weights (every run starts from the same model).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DiLoCo outer learning rate and Nesterov momentum (the DiLoCo paper's 0.7 / 0.9 is tuned
-    /// for H = 500; these were the best of a small sweep at H = 10, see the README).
+    /// DiLoCo outer learning rate. The DiLoCo paper's 0.7 with momentum 0.9 is tuned for
+    /// H = 500; 1.0 / 0.5 was the best of a small sweep at H = 10 (see the README).
     #[arg(long, default_value_t = 1.0)]
     diloco_lr: f32,
+    /// DiLoCo outer Nesterov momentum.
     #[arg(long, default_value_t = 0.5)]
     diloco_momentum: f32,
-    /// SparseLoCo outer learning rate (plain SGD) and error-feedback decay.
+    /// SparseLoCo outer learning rate (plain SGD: error feedback stands in for momentum).
     #[arg(long, default_value_t = 1.0)]
     sparse_lr: f32,
+    /// Error-feedback decay beta: `e = beta e + delta`.
     #[arg(long, default_value_t = 0.95)]
     ef_beta: f32,
     /// Share of each chunk's coefficients sent.
     #[arg(long, default_value_t = 1.0 / 64.0)]
     density: f64,
+    /// Bits per sent value (sign + level).
     #[arg(long, default_value_t = 2)]
     value_bits: u8,
     /// DCT the chunks before top-k (`--dct false` to compare without).
