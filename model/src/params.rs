@@ -173,8 +173,7 @@ impl Params {
     /// Writes a safetensors checkpoint with HF names and `{"format": "pt"}` metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         let values = self.to_vecs()?;
-        let bytes: Vec<Vec<u8>> =
-            values.iter().map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let bytes: Vec<Vec<u8>> = values.iter().map(|v| crate::io::f32_to_le_bytes(v)).collect();
         let mut views = Vec::with_capacity(self.specs.len());
         for (spec, b) in self.specs.iter().zip(&bytes) {
             let view = TensorView::new(Dtype::F32, spec.shape.clone(), b)
@@ -210,8 +209,7 @@ impl Params {
                     spec.shape
                 )));
             }
-            let data: Vec<f32> =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let data: Vec<f32> = crate::io::f32_from_le_bytes(view.data());
             if let Some(pos) = data.iter().position(|x| !x.is_finite()) {
                 return Err(fail(format!("{} has a non-finite value at {pos}", spec.name)));
             }

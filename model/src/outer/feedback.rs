@@ -57,8 +57,7 @@ impl ErrorFeedback {
 
     /// Writes the buffers (safetensors, `e.{index}`) and the window they were last updated in.
     pub fn save(&self, path: &Path, window: u64) -> Result<()> {
-        let bytes: Vec<Vec<u8>> =
-            self.buffers.iter().map(|b| b.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let bytes: Vec<Vec<u8>> = self.buffers.iter().map(|b| crate::io::f32_to_le_bytes(b)).collect();
         let fail = |e: safetensors::SafeTensorError| ModelError::Checkpoint {
             path: path.into(),
             reason: e.to_string(),
@@ -103,8 +102,7 @@ impl ErrorFeedback {
                     l.numel()
                 )));
             }
-            let data: Vec<f32> =
-                v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let data: Vec<f32> = crate::io::f32_from_le_bytes(v.data());
             if let Some(p) = data.iter().position(|x| !x.is_finite()) {
                 return Err(fail(format!("e.{i} has a non-finite value at {p}")));
             }
