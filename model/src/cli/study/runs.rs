@@ -117,8 +117,8 @@ impl Setup<'_> {
             outer.apply_to(&global, &mean_dense(&deltas))?;
             points.push(((w + 1) * self.window_tokens(), self.eval(&global)?));
         }
-        let dense = start_bytes(&global);
-        Ok(Curve { points, bytes_per_window: dense })
+        // Each miner sends its whole pseudo-gradient as fp32.
+        Ok(Curve { points, bytes_per_window: self.cfg.num_params() * 4 })
     }
 
     /// SparseLoCo: error feedback, the codec, real payload bytes, and the aggregator every
@@ -149,9 +149,4 @@ impl Setup<'_> {
         }
         Ok(Curve { points, bytes_per_window })
     }
-}
-
-/// Bytes of the model as dense fp32.
-fn start_bytes(p: &Params) -> usize {
-    p.specs().iter().map(|s| s.numel() * 4).sum()
 }
