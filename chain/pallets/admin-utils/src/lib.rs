@@ -1,0 +1,198 @@
+//! # Admin utils (`AdminUtils`)
+//!
+//! Subtensor's `sudo_set_*` calls, with its names and call indices, over the subnet pallet's
+//! typed hyperparameter setter. Root may set everything; a subnet's owner may set the
+//! parameters subtensor lets owners set (all but tempo, validator count, the dev-mode loopback
+//! switch and chain-wide values).
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+
+pub use pallet::*;
+pub use weights::WeightInfo;
+
+use pallet_subnet::{Hyperparameter, NetUid};
+use polkadot_sdk::{frame_support, frame_system, sp_runtime};
+
+#[frame_support::pallet]
+pub mod pallet {
+    use super::*;
+    use frame_support::pallet_prelude::*;
+    use frame_system::pallet_prelude::*;
+    use sp_runtime::traits::BadOrigin;
+
+    #[pallet::pallet]
+    pub struct Pallet<T>(_);
+
+    #[pallet::config]
+    pub trait Config: polkadot_sdk::frame_system::Config + pallet_subnet::Config {
+        type WeightInfo: WeightInfo;
+    }
+
+    /// Every call: origin root, or the subnet's owner coldkey where noted. Errors: `BadOrigin`,
+    /// and the subnet pallet's `SubNetworkDoesNotExist` / `InvalidHyperparameter`. Event:
+    /// `SubtensorModule::HyperparameterSet`.
+    #[pallet::call]
+    impl<T: Config> Pallet<T> {
+        /// Owner or root.
+        #[pallet::call_index(3)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_serving_rate_limit(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            serving_rate_limit: u64,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::ServingRateLimit(serving_rate_limit))
+        }
+
+        /// Owner or root.
+        #[pallet::call_index(6)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_weights_version_key(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            weights_version_key: u64,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::WeightsVersionKey(weights_version_key))
+        }
+
+        /// Owner or root.
+        #[pallet::call_index(7)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_weights_set_rate_limit(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            weights_set_rate_limit: u64,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::WeightsSetRateLimit(weights_set_rate_limit))
+        }
+
+        /// Owner or root.
+        #[pallet::call_index(13)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_immunity_period(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            immunity_period: u16,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::ImmunityPeriod(immunity_period))
+        }
+
+        /// Owner or root; not below the uids in use nor above the runtime's limit.
+        #[pallet::call_index(15)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_max_allowed_uids(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            max_allowed_uids: u16,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::MaxAllowedUids(max_allowed_uids))
+        }
+
+        /// Owner or root.
+        #[pallet::call_index(16)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_kappa(origin: OriginFor<T>, netuid: NetUid, kappa: u16) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::Kappa(kappa))
+        }
+
+        /// Owner or root.
+        #[pallet::call_index(18)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_activity_cutoff(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            activity_cutoff: u16,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::ActivityCutoff(activity_cutoff))
+        }
+
+        /// Owner or root; at most `MaxBurn`.
+        #[pallet::call_index(22)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_min_burn(origin: OriginFor<T>, netuid: NetUid, min_burn: u64) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::MinBurn(min_burn))
+        }
+
+        /// Owner or root; at least `MinBurn`.
+        #[pallet::call_index(23)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_max_burn(origin: OriginFor<T>, netuid: NetUid, max_burn: u64) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::MaxBurn(max_burn))
+        }
+
+        /// Root only; at most the runtime's uid limit.
+        #[pallet::call_index(25)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_max_allowed_validators(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            max_allowed_validators: u16,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::MaxAllowedValidators(max_allowed_validators))
+        }
+
+        /// Owner or root; at most 1_000_000.
+        #[pallet::call_index(26)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_bonds_moving_average(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            bonds_moving_average: u64,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::BondsMovingAverage(bonds_moving_average))
+        }
+
+        /// Root only; positive.
+        #[pallet::call_index(30)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_tempo(origin: OriginFor<T>, netuid: NetUid, tempo: u16) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::Tempo(tempo))
+        }
+
+        /// Root only: the burn of `register_network`.
+        #[pallet::call_index(36)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_network_min_lock_cost(origin: OriginFor<T>, lock_cost: u64) -> DispatchResult {
+            Self::set(origin, None, Hyperparameter::NetworkMinLockCost(lock_cost))
+        }
+
+        /// Root only: stake below this counts as zero in consensus.
+        #[pallet::call_index(42)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_stake_threshold(origin: OriginFor<T>, min_stake: u64) -> DispatchResult {
+            Self::set(origin, None, Hyperparameter::StakeThreshold(min_stake))
+        }
+
+        /// Root only. Not in subtensor: lets a dev subnet accept loopback axons.
+        #[pallet::call_index(200)]
+        #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
+        pub fn sudo_set_allow_loopback_axons(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            allowed: bool,
+        ) -> DispatchResult {
+            Self::set(origin, Some(netuid), Hyperparameter::AllowLoopbackAxons(allowed))
+        }
+    }
+
+    impl<T: Config> Pallet<T> {
+        fn set(origin: OriginFor<T>, netuid: Option<NetUid>, value: Hyperparameter) -> DispatchResult {
+            match (ensure_root(origin.clone()), netuid) {
+                (Ok(()), _) => {}
+                (Err(_), Some(netuid)) if value.owner_may_set() => {
+                    let who = ensure_signed(origin)?;
+                    let owner = pallet_subnet::SubnetOwner::<T>::get(netuid);
+                    ensure!(owner.as_ref() == Some(&who), BadOrigin);
+                }
+                (Err(e), _) => return Err(e.into()),
+            }
+            pallet_subnet::Pallet::<T>::set_hyperparameter(netuid, value)
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! # Subnet pallet (`SubtensorModule`)
+//!
+//! Subnets of miners and validators, as Bittensor's subtensor runs them, for one token and no
+//! root network. Where subtensor has the same call or storage item this pallet uses its name,
+//! call index and argument types, so one client speaks to both (see `docs/chain.md` for the
+//! deliberate differences).
+//!
+//! - `register_network` creates a subnet owned by the caller's coldkey; the owner's hotkey is uid 0.
+//! - `burned_register` burns the registration price and assigns a uid, pruning the non-immune uid
+//!   with the lowest emission when the subnet is full.
+//! - `add_stake` / `remove_stake` move balance between a coldkey and stake on a hotkey.
+//! - `serve_axon` publishes a neuron's endpoint; `set_weights` records a validator's weights.
+//! - Every `tempo` blocks the subnet runs Yuma consensus ([`yuma`]) and pays what accrued since the
+//!   last epoch: 18% to the owner, 41% to miners by incentive, 41% to validators by dividends, all
+//!   as stake on their hotkeys. Staked balance sits in the pallet's account, so total issuance grows
+//!   by exactly what is paid; rounding dust stays pending for the next epoch.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod epoch;
+pub mod fixed;
+mod hyperparameters;
+#[cfg(test)]
+mod mock;
+mod registration;
+mod serving;
+mod staking;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+mod weights_rules;
+pub mod yuma;
+
+pub use hyperparameters::Hyperparameter;
+pub use pallet::*;
+pub use weights::WeightInfo;
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use polkadot_sdk::{frame_support, frame_system, sp_runtime};
+use scale_info::TypeInfo;
+
+/// A subnet's identifier.
+pub type NetUid = u16;
+
+/// A neuron's published endpoint, as subtensor stores it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub struct AxonInfo {
+    /// Block at which it was served.
+    pub block: u64,
+    pub version: u32,
+    /// IPv4 in the low 32 bits, or IPv6.
+    pub ip: u128,
+    pub port: u16,
+    /// 4 or 6.
+    pub ip_type: u8,
+    pub protocol: u8,
+    pub placeholder1: u8,
+    pub placeholder2: u8,
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+    use super::*;
+    use alloc::vec::Vec;
+    use frame_support::{
+        pallet_prelude::*,
+        traits::{fungible, BuildGenesisConfig},
+        PalletId,
+    };
+    use frame_system::pallet_prelude::*;
+    use sp_runtime::{traits::AccountIdConversion, Perbill};
+
+    #[pallet::pallet]
+    #[pallet::without_storage_info]
+    pub struct Pallet<T>(_);
+
+    #[pallet::config]
+    pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+        /// The token: registration burns it, stake is held in this pallet's account.
+        type Currency: fungible::Mutate<Self::AccountId, Balance = u64>;
+        /// Derives the account that holds all staked balance.
+        #[pallet::constant]
+        type PalletId: Get<PalletId>;
+        /// Most subnets that can exist (each costs work in every block).
+        #[pallet::constant]
+        type MaxSubnets: Get<u16>;
+        /// Upper bound for any subnet's `MaxAllowedUids` (the epoch is quadratic in it).
+        #[pallet::constant]
+        type MaxUidsLimit: Get<u16>;
+        /// Tempo of a new subnet, in blocks.
+        #[pallet::constant]
+        type DefaultTempo: Get<u16>;
+        /// Emission per block at genesis, shared equally by the subnets (`BlockEmission` after).
+        #[pallet::constant]
+        type DefaultBlockEmission: Get<u64>;
+        /// Part of the registration price kept from one block to the next.
+        #[pallet::constant]
+        type BurnDecay: Get<Perbill>;
+        type WeightInfo: WeightInfo;
+    }
+
+    // ---- Global state -------------------------------------------------------------------
+
+    #[pallet::type_value]
+    pub fn DefaultBlockEmission<T: Config>() -> u64 {
+        T::DefaultBlockEmission::get()
+    }
+    #[pallet::type_value]
+    pub fn DefaultLockCost() -> u64 {
+        1_000_000_000
+    }
+
+    /// Number of subnets.
+    #[pallet::storage]
+    pub type TotalNetworks<T> = StorageValue<_, u16, ValueQuery>;
+    /// Sum of all stake (equals the pallet account's balance minus its existential deposit).
+    #[pallet::storage]
+    pub type TotalStake<T> = StorageValue<_, u64, ValueQuery>;
+    /// Stake below this counts as zero in consensus and cannot set weights.
+    #[pallet::storage]
+    pub type StakeThreshold<T> = StorageValue<_, u64, ValueQuery>;
+    /// Burned by `register_network`.
+    #[pallet::storage]
+    pub type NetworkMinLockCost<T> = StorageValue<_, u64, ValueQuery, DefaultLockCost>;
+    /// New tokens per block, shared by all subnets.
+    #[pallet::storage]
+    pub type BlockEmission<T> = StorageValue<_, u64, ValueQuery, DefaultBlockEmission<T>>;
+    /// Coldkey that owns a hotkey.
+    #[pallet::storage]
+    pub type Owner<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, T::AccountId>;
+    /// Stake by (hotkey, coldkey, netuid). Subtensor keeps share-based `Alpha` here instead.
+    #[pallet::storage]
+    pub type StakeOf<T: Config> = StorageNMap<
+        _,
+        (
+            NMapKey<Blake2_128Concat, T::AccountId>,
+            NMapKey<Blake2_128Concat, T::AccountId>,
+            NMapKey<Identity, NetUid>,
+        ),
+        u64,
+        ValueQuery,
+    >;
+    /// Total stake on a hotkey in a subnet: the `S` of consensus.
+    #[pallet::storage]
+    pub type TotalHotkeyAlpha<T: Config> =
+        StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Identity, NetUid, u64, ValueQuery>;
+
+    // ---- Subnets and hyperparameters -----------------------------------------------------
+
+    #[pallet::type_value]
+    pub fn DefaultTempo<T: Config>() -> u16 {
+        T::DefaultTempo::get()
+    }
+    #[pallet::type_value]
+    pub fn DefaultMaxAllowedUids<T: Config>() -> u16 {
+        T::MaxUidsLimit::get()
+    }
+    #[pallet::type_value]
+    pub fn DefaultMaxAllowedValidators() -> u16 {
+        64
+    }
+    #[pallet::type_value]
+    pub fn DefaultImmunityPeriod() -> u16 {
+        4096
+    }
+    #[pallet::type_value]
+    pub fn DefaultWeightsSetRateLimit() -> u64 {
+        100
+    }
+    #[pallet::type_value]
+    pub fn DefaultMinBurn() -> u64 {
+        500_000_000
+    }
+    #[pallet::type_value]
+    pub fn DefaultMaxBurn() -> u64 {
+        100_000_000_000
+    }
+    #[pallet::type_value]
+    pub fn DefaultBurn() -> u64 {
+        1_000_000_000
+    }
+    #[pallet::type_value]
+    pub fn DefaultActivityCutoff() -> u16 {
+        5000
+    }
+    #[pallet::type_value]
+    pub fn DefaultKappa() -> u16 {
+        32_767
+    }
+    #[pallet::type_value]
+    pub fn DefaultBondsMovingAverage() -> u64 {
+        900_000
+    }
+    #[pallet::type_value]
+    pub fn DefaultServingRateLimit() -> u64 {
+        50
+    }
+
+    #[pallet::storage]
+    pub type NetworksAdded<T> = StorageMap<_, Identity, NetUid, bool, ValueQuery>;
+    /// Coldkey that created the subnet.
+    #[pallet::storage]
+    pub type SubnetOwner<T: Config> = StorageMap<_, Identity, NetUid, T::AccountId>;
+    /// Hotkey of the owner (uid 0 at creation; receives the owner's cut; never pruned).
+    #[pallet::storage]
+    pub type SubnetOwnerHotkey<T: Config> = StorageMap<_, Identity, NetUid, T::AccountId>;
+    #[pallet::storage]
+    pub type NetworkRegisteredAt<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// What `register_network` burned.
+    #[pallet::storage]
+    pub type SubnetLocked<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    #[pallet::storage]
+    pub type Tempo<T: Config> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultTempo<T>>;
+    #[pallet::storage]
+    pub type MaxAllowedUids<T: Config> =
+        StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultMaxAllowedUids<T>>;
+    #[pallet::storage]
+    pub type MaxAllowedValidators<T> =
+        StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultMaxAllowedValidators>;
+    #[pallet::storage]
+    pub type ImmunityPeriod<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultImmunityPeriod>;
+    #[pallet::storage]
+    pub type WeightsSetRateLimit<T> =
+        StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultWeightsSetRateLimit>;
+    #[pallet::storage]
+    pub type WeightsVersionKey<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    #[pallet::storage]
+    pub type MinBurn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultMinBurn>;
+    #[pallet::storage]
+    pub type MaxBurn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultMaxBurn>;
+    /// Current registration price.
+    #[pallet::storage]
+    pub type Burn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultBurn>;
+    #[pallet::storage]
+    pub type ActivityCutoff<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultActivityCutoff>;
+    #[pallet::storage]
+    pub type Kappa<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultKappa>;
+    #[pallet::storage]
+    pub type BondsMovingAverage<T> =
+        StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultBondsMovingAverage>;
+    #[pallet::storage]
+    pub type ServingRateLimit<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultServingRateLimit>;
+    /// Dev mode: accept loopback axon addresses (the localnet runs everything on 127.0.0.1).
+    #[pallet::storage]
+    pub type AllowLoopbackAxons<T> = StorageMap<_, Identity, NetUid, bool, ValueQuery>;
+    /// Emission accrued since the last epoch, not yet paid.
+    #[pallet::storage]
+    pub type PendingEmission<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// Block of the last epoch (subtensor's spelling).
+    #[pallet::storage]
+    pub type LastMechansimStepBlock<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    #[pallet::storage]
+    pub type BlocksSinceLastStep<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+
+    // ---- Neurons --------------------------------------------------------------------------
+
+    /// Number of uids in the subnet.
+    #[pallet::storage]
+    pub type SubnetworkN<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery>;
+    /// Uid of a hotkey in a subnet.
+    #[pallet::storage]
+    pub type Uids<T: Config> = StorageDoubleMap<_, Identity, NetUid, Blake2_128Concat, T::AccountId, u16>;
+    /// Hotkey of a uid in a subnet.
+    #[pallet::storage]
+    pub type Keys<T: Config> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, T::AccountId>;
+    #[pallet::storage]
+    pub type BlockAtRegistration<T> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, u64, ValueQuery>;
+    #[pallet::storage]
+    pub type Axons<T: Config> =
+        StorageDoubleMap<_, Identity, NetUid, Blake2_128Concat, T::AccountId, AxonInfo>;
+    /// A validator's weights: (uid, weight) sorted by uid, max-upscaled to 65535.
+    #[pallet::storage]
+    pub type Weights<T> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, Vec<(u16, u16)>, ValueQuery>;
+    /// A validator's bonds: (uid, bond) sorted by uid, column max-upscaled to 65535.
+    #[pallet::storage]
+    pub type Bonds<T> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, Vec<(u16, u16)>, ValueQuery>;
+    #[pallet::storage]
+    pub type LastUpdate<T> = StorageMap<_, Identity, NetUid, Vec<u64>, ValueQuery>;
+    #[pallet::storage]
+    pub type Active<T> = StorageMap<_, Identity, NetUid, Vec<bool>, ValueQuery>;
+    #[pallet::storage]
+    pub type Consensus<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    #[pallet::storage]
+    pub type Incentive<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    #[pallet::storage]
+    pub type Dividends<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    /// What each uid was paid at the last epoch.
+    #[pallet::storage]
+    pub type Emission<T> = StorageMap<_, Identity, NetUid, Vec<u64>, ValueQuery>;
+    #[pallet::storage]
+    pub type ValidatorTrust<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    #[pallet::storage]
+    pub type ValidatorPermit<T> = StorageMap<_, Identity, NetUid, Vec<bool>, ValueQuery>;
+
+    #[pallet::genesis_config]
+    #[derive(frame_support::DefaultNoBound)]
+    pub struct GenesisConfig<T: Config> {
+        #[serde(skip)]
+        pub _config: core::marker::PhantomData<T>,
+    }
+
+    #[pallet::genesis_build]
+    impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+        fn build(&self) {
+            // The stake account holds the existential deposit forever, so that withdrawing the
+            // last stake never reaps it.
+            let account = Pallet::<T>::stake_account();
+            let ed = <T::Currency as fungible::Inspect<T::AccountId>>::minimum_balance();
+            let _ = <T::Currency as fungible::Mutate<T::AccountId>>::mint_into(&account, ed);
+        }
+    }
+
+    #[pallet::event]
+    #[pallet::generate_deposit(pub(super) fn deposit_event)]
+    pub enum Event<T: Config> {
+        /// A subnet was created; its owner hotkey holds uid 0.
+        NetworkAdded {
+            netuid: NetUid,
+            owner: T::AccountId,
+            hotkey: T::AccountId,
+            locked: u64,
+        },
+        /// A hotkey got a uid (replacing `pruned`, if the subnet was full).
+        NeuronRegistered {
+            netuid: NetUid,
+            uid: u16,
+            hotkey: T::AccountId,
+            burned: u64,
+            pruned: Option<T::AccountId>,
+        },
+        StakeAdded {
+            coldkey: T::AccountId,
+            hotkey: T::AccountId,
+            netuid: NetUid,
+            amount: u64,
+        },
+        StakeRemoved {
+            coldkey: T::AccountId,
+            hotkey: T::AccountId,
+            netuid: NetUid,
+            amount: u64,
+        },
+        AxonServed {
+            netuid: NetUid,
+            hotkey: T::AccountId,
+        },
+        WeightsSet {
+            netuid: NetUid,
+            uid: u16,
+        },
+        /// A hyperparameter changed (`netuid` is `None` for chain-wide ones).
+        HyperparameterSet {
+            netuid: Option<NetUid>,
+            value: Hyperparameter,
+        },
+        /// An epoch ran and paid `owner + miners + validators`; `carried` stays pending.
+        EpochRun {
+            netuid: NetUid,
+            block: u64,
+            owner: u64,
+            miners: u64,
+            validators: u64,
+            carried: u64,
+        },
+    }
+
+    #[pallet::error]
+    pub enum Error<T> {
+        /// No subnet with this netuid.
+        SubNetworkDoesNotExist,
+        /// The hotkey has no owner coldkey yet (it was never registered).
+        HotKeyAccountNotExists,
+        /// The hotkey has no uid in this subnet.
+        HotKeyNotRegisteredInSubNet,
+        /// The hotkey already has a uid in this subnet.
+        HotKeyAlreadyRegisteredInSubNet,
+        /// The hotkey belongs to another coldkey.
+        NonAssociatedColdKey,
+        /// The coldkey cannot pay this amount and stay alive.
+        NotEnoughBalanceToStake,
+        /// Less stake than requested to remove.
+        NotEnoughStakeToWithdraw,
+        /// Amounts must be positive.
+        AmountTooLow,
+        /// The subnet is full and every uid is immune.
+        NoNeuronIdAvailable,
+        /// No more subnets can be created.
+        SubnetLimitReached,
+        /// `dests` and `weights` differ in length.
+        WeightVecNotEqualSize,
+        /// A uid appears twice in `dests`.
+        DuplicateUids,
+        /// A uid in `dests` does not exist.
+        UidVecContainInvalidOne,
+        /// More weights than uids in the subnet.
+        UidsLengthExceedUidsInSubNet,
+        /// Only validators (permit holders) may weight others.
+        NeuronNoValidatorPermit,
+        /// The version key is below the subnet's.
+        IncorrectWeightVersionKey,
+        /// Weights were set less than `WeightsSetRateLimit` blocks ago.
+        SettingWeightsTooFast,
+        /// The hotkey's stake is below `StakeThreshold`.
+        NotEnoughStakeToSetWeights,
+        /// `ip_type` is neither 4 nor 6.
+        InvalidIpType,
+        /// Not a routable address (or loopback while the subnet does not allow it).
+        InvalidIpAddress,
+        /// Port 0.
+        InvalidPort,
+        /// The axon was served less than `ServingRateLimit` blocks ago.
+        ServingRateLimitExceeded,
+        /// A hyperparameter value out of its range.
+        InvalidHyperparameter,
+        /// Arithmetic overflowed.
+        Overflow,
+    }
+
+    #[pallet::hooks]
+    impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+        fn on_initialize(_n: BlockNumberFor<T>) -> Weight {
+            Self::block_step()
+        }
+
+        fn integrity_test() {
+            assert!(T::MaxUidsLimit::get() > 0, "MaxUidsLimit must be positive");
+            assert!(T::DefaultTempo::get() > 0, "DefaultTempo must be positive");
+        }
+    }
+
+    #[pallet::call]
+    impl<T: Config> Pallet<T> {
+        /// Sets the caller's weights on the other uids of a subnet.
+        ///
+        /// Origin: the validator's hotkey. Weights are max-upscaled so the largest is 65535.
+        /// Errors: `SubNetworkDoesNotExist`, `WeightVecNotEqualSize`, `HotKeyNotRegisteredInSubNet`,
+        /// `IncorrectWeightVersionKey`, `NotEnoughStakeToSetWeights`, `NeuronNoValidatorPermit`,
+        /// `SettingWeightsTooFast`, `UidsLengthExceedUidsInSubNet`, `DuplicateUids`,
+        /// `UidVecContainInvalidOne`. Event: `WeightsSet`.
+        #[pallet::call_index(0)]
+        #[pallet::weight(T::WeightInfo::set_weights(dests.len() as u32))]
+        pub fn set_weights(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            dests: Vec<u16>,
+            weights: Vec<u16>,
+            version_key: u64,
+        ) -> DispatchResult {
+            let hotkey = ensure_signed(origin)?;
+            Self::do_set_weights(hotkey, netuid, dests, weights, version_key)
+        }
+
+        /// Moves `amount_staked` from the caller's balance to stake on `hotkey` in `netuid`.
+        ///
+        /// Origin: a coldkey. Errors: `AmountTooLow`, `SubNetworkDoesNotExist`,
+        /// `HotKeyAccountNotExists`, `NotEnoughBalanceToStake`. Event: `StakeAdded`.
+        #[pallet::call_index(2)]
+        #[pallet::weight(T::WeightInfo::add_stake())]
+        pub fn add_stake(
+            origin: OriginFor<T>,
+            hotkey: T::AccountId,
+            netuid: NetUid,
+            amount_staked: u64,
+        ) -> DispatchResult {
+            let coldkey = ensure_signed(origin)?;
+            Self::do_add_stake(coldkey, hotkey, netuid, amount_staked)
+        }
+
+        /// Moves `amount_unstaked` of the caller's stake on `hotkey` back to its balance.
+        ///
+        /// Origin: the coldkey that staked (or owns the hotkey, for payouts). Errors:
+        /// `AmountTooLow`, `NotEnoughStakeToWithdraw`. Event: `StakeRemoved`.
+        #[pallet::call_index(3)]
+        #[pallet::weight(T::WeightInfo::remove_stake())]
+        pub fn remove_stake(
+            origin: OriginFor<T>,
+            hotkey: T::AccountId,
+            netuid: NetUid,
+            amount_unstaked: u64,
+        ) -> DispatchResult {
+            let coldkey = ensure_signed(origin)?;
+            Self::do_remove_stake(coldkey, hotkey, netuid, amount_unstaked)
+        }
+
+        /// Publishes the caller's endpoint in a subnet.
+        ///
+        /// Origin: a registered hotkey. Errors: `SubNetworkDoesNotExist`,
+        /// `HotKeyNotRegisteredInSubNet`, `InvalidIpType`, `InvalidIpAddress`, `InvalidPort`,
+        /// `ServingRateLimitExceeded`. Event: `AxonServed`.
+        #[pallet::call_index(4)]
+        #[pallet::weight(T::WeightInfo::serve_axon())]
+        pub fn serve_axon(
+            origin: OriginFor<T>,
+            netuid: NetUid,
+            version: u32,
+            ip: u128,
+            port: u16,
+            ip_type: u8,
+            protocol: u8,
+            placeholder1: u8,
+            placeholder2: u8,
+        ) -> DispatchResult {
+            let hotkey = ensure_signed(origin)?;
+            let axon =
+                AxonInfo { block: 0, version, ip, port, ip_type, protocol, placeholder1, placeholder2 };
+            Self::do_serve_axon(hotkey, netuid, axon)
+        }
+
+        /// Registers `hotkey` in `netuid`, burning the current price from the caller.
+        ///
+        /// Origin: the coldkey that owns (or will own) the hotkey. Errors:
+        /// `SubNetworkDoesNotExist`, `NonAssociatedColdKey`, `HotKeyAlreadyRegisteredInSubNet`,
+        /// `NotEnoughBalanceToStake`, `NoNeuronIdAvailable`. Event: `NeuronRegistered`.
+        #[pallet::call_index(7)]
+        #[pallet::weight(T::WeightInfo::burned_register())]
+        pub fn burned_register(origin: OriginFor<T>, netuid: NetUid, hotkey: T::AccountId) -> DispatchResult {
+            let coldkey = ensure_signed(origin)?;
+            Self::do_burned_register(coldkey, netuid, hotkey)
+        }
+
+        /// Creates a subnet owned by the caller, burning `NetworkMinLockCost`; `hotkey` gets uid 0.
+        ///
+        /// Origin: a coldkey. Errors: `NonAssociatedColdKey`, `SubnetLimitReached`,
+        /// `NotEnoughBalanceToStake`. Events: `NetworkAdded`, `NeuronRegistered`.
+        #[pallet::call_index(59)]
+        #[pallet::weight(T::WeightInfo::register_network())]
+        pub fn register_network(origin: OriginFor<T>, hotkey: T::AccountId) -> DispatchResult {
+            let coldkey = ensure_signed(origin)?;
+            Self::do_register_network(coldkey, hotkey)
+        }
+    }
+
+    impl<T: Config> Pallet<T> {
+        /// The account holding every staked token.
+        pub fn stake_account() -> T::AccountId {
+            T::PalletId::get().into_account_truncating()
+        }
+    }
+}
