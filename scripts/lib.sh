@@ -35,10 +35,15 @@ setup_prereqs() {
   need_cargo
 }
 
+# The model's binaries (training, study, benchmarks); the chain builds on its own.
 build_release() {
-  log "building (release, target dir $CARGO_TARGET_DIR)"
-  (cd "$REPO_ROOT" && cargo build --release --workspace --locked)
+  log "building the model (release, target dir $CARGO_TARGET_DIR)"
+  (cd "$REPO_ROOT" && cargo build --release -p model --locked)
 }
+
+# Features every test build uses, so the chain stack is compiled once in one configuration:
+# runtime-benchmarks also runs each pallet benchmark once on the mock runtime.
+CHAIN_TEST_FEATURES="subnet-runtime/runtime-benchmarks"
 
 FORTUNES_DIR="${FORTUNES_DIR:-/usr/share/games/fortunes}"
 DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"
