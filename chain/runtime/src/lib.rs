@@ -12,6 +12,10 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 
 extern crate alloc;
 
+// The runtime macros expand to code that names `Vec` (in std it comes from the prelude).
+#[allow(unused_imports)]
+use alloc::vec::Vec;
+
 mod apis;
 mod configs;
 pub mod genesis;

@@ -89,3 +89,16 @@ fn remove_stake_errors() {
         );
     });
 }
+
+#[test]
+fn overflowing_stake_totals_are_refused_and_nothing_moves() {
+    new_test_ext().execute_with(|| {
+        let netuid = create_subnet(1, 101);
+        register(netuid, 2, 202);
+        TotalStake::<Test>::put(u64::MAX - 1);
+        assert_noop!(
+            SubtensorModule::add_stake(RuntimeOrigin::signed(2), 202, netuid, 2),
+            Error::<Test>::Overflow
+        );
+    });
+}

@@ -1,0 +1,101 @@
+//! The runtime's pallets working together, natively, on the `development` genesis preset:
+//! presets build, commitments are tied to subnet registration, the epoch runs from the block
+//! hooks and pays out, and the fast-blocks/standard constants are what the docs say.
+
+use polkadot_sdk::{
+    frame_support::traits::{fungible::Inspect, OnInitialize},
+    sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET},
+    sp_io::TestExternalities,
+    sp_keyring::Sr25519Keyring,
+    sp_runtime::{BoundedVec, BuildStorage},
+};
+use serde_json::Value;
+use subnet_runtime::{
+    genesis, AllPalletsWithSystem, Balances, Commitments, Runtime, RuntimeGenesisConfig, RuntimeOrigin,
+    SubtensorModule, System, TAO,
+};
+
+/// Merges a preset's JSON patch into the default genesis config, as the node's chain-spec
+/// builder does.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(base), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (base, patch) => *base = patch,
+    }
+}
+
+fn preset_ext(name: &str) -> TestExternalities {
+    let patch = genesis::get_preset(&name.into()).expect("preset exists");
+    let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).expect("default config");
+    merge(&mut config, serde_json::from_slice(&patch).expect("preset is JSON"));
+    let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("preset matches the config");
+    let mut ext = TestExternalities::new(config.build_storage().expect("genesis builds"));
+    ext.execute_with(|| System::set_block_number(1));
+    ext
+}
+
+fn run_to_block(n: u32) {
+    while System::block_number() < n {
+        let next = System::block_number() + 1;
+        System::set_block_number(next);
+        AllPalletsWithSystem::on_initialize(next);
+    }
+}
+
+#[test]
+fn presets_fund_dev_accounts_and_set_authorities() {
+    assert_eq!(genesis::preset_names().len(), 2);
+    for (preset, authorities) in [(DEV_RUNTIME_PRESET, 1), (LOCAL_TESTNET_RUNTIME_PRESET, 2)] {
+        preset_ext(preset).execute_with(|| {
+            let alice = Sr25519Keyring::Alice.to_account_id();
+            assert_eq!(Balances::balance(&alice), genesis::DEV_BALANCE);
+            assert_eq!(polkadot_sdk::pallet_aura::Authorities::<Runtime>::get().len(), authorities);
+            assert_eq!(polkadot_sdk::pallet_sudo::Key::<Runtime>::get(), Some(alice));
+            // The stake account holds its existential deposit from genesis.
+            assert_eq!(
+                Balances::balance(&SubtensorModule::stake_account()),
+                subnet_runtime::EXISTENTIAL_DEPOSIT
+            );
+        });
+    }
+    assert!(genesis::get_preset(&"nonsense".into()).is_none());
+}
+
+#[test]
+fn only_registered_hotkeys_commit_and_epochs_pay_out() {
+    preset_ext(DEV_RUNTIME_PRESET).execute_with(|| {
+        let (alice, bob) = (Sr25519Keyring::Alice.to_account_id(), Sr25519Keyring::Bob.to_account_id());
+        let (miner, stranger) =
+            (Sr25519Keyring::Charlie.to_account_id(), Sr25519Keyring::Dave.to_account_id());
+        assert!(
+            SubtensorModule::register_network(RuntimeOrigin::signed(alice.clone()), alice.clone()).is_ok()
+        );
+        assert!(
+            SubtensorModule::burned_register(RuntimeOrigin::signed(bob.clone()), 1, miner.clone()).is_ok()
+        );
+
+        let hash = [7u8; 32];
+        let fields = vec![
+            pallet_commitments::Data::Raw(BoundedVec::truncate_from(5u64.to_le_bytes().to_vec())),
+            pallet_commitments::Data::BlakeTwo256(hash),
+        ];
+        let info = Box::new(pallet_commitments::CommitmentInfo { fields: BoundedVec::truncate_from(fields) });
+        assert!(Commitments::set_commitment(RuntimeOrigin::signed(miner.clone()), 1, info.clone()).is_ok());
+        assert!(Commitments::set_commitment(RuntimeOrigin::signed(stranger), 1, info).is_err());
+        assert!(pallet_commitments::CommitmentOf::<Runtime>::get(1, &miner).is_some());
+
+        let issuance = Balances::total_issuance();
+        let tempo = pallet_subnet::Tempo::<Runtime>::get(1) as u32;
+        assert_eq!(tempo, subnet_runtime::DEFAULT_TEMPO as u32);
+        run_to_block(1 + tempo);
+        assert_eq!(pallet_subnet::LastMechansimStepBlock::<Runtime>::get(1), (1 + tempo) as u64);
+        // The first epoch pays the owner's 18% of `tempo` blocks of 1 TAO; the rest waits.
+        let owner_cut = tempo as u64 * TAO * 18 / 100;
+        assert_eq!(Balances::total_issuance(), issuance + owner_cut);
+        assert_eq!(pallet_subnet::TotalHotkeyAlpha::<Runtime>::get(&alice, 1), owner_cut);
+    });
+}
