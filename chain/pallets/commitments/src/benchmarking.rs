@@ -16,7 +16,7 @@ mod benchmarks {
         let netuid = T::CanCommit::make_committer(&who);
         MaxSpace::<T>::put(u32::MAX);
         // The largest commitment: MaxFields fields of the largest kind.
-        let big = Data::BigRaw(BoundedVec::truncate_from(vec![7u8; MAX_BIG as usize]));
+        let big = Data::BigRaw(BoundedVec::truncate_from(vec![7u8; MAX_BIGRAW as usize]));
         let fields = vec![big; T::MaxFields::get() as usize];
         let info = Box::new(CommitmentInfo { fields: BoundedVec::truncate_from(fields) });
         #[extrinsic_call]

@@ -10,8 +10,10 @@ use scale_info::{build::Fields, build::Variants, Path, Type, TypeInfo};
 
 /// Longest `Raw` field.
 pub const MAX_RAW: u32 = 128;
-/// Longest `TimelockEncrypted` or `BigRaw` field (subtensor's bound).
+/// Longest `TimelockEncrypted` payload (subtensor's bound).
 pub const MAX_BIG: u32 = 1024;
+/// Longest `BigRaw` field (subtensor's bound).
+pub const MAX_BIGRAW: u32 = 512;
 
 const HASH_BASE: u8 = MAX_RAW as u8 + 2; // 130
 
@@ -29,7 +31,7 @@ pub enum Data {
         reveal_round: u64,
     },
     ResetBondsFlag,
-    BigRaw(BoundedVec<u8, ConstU32<MAX_BIG>>),
+    BigRaw(BoundedVec<u8, ConstU32<MAX_BIGRAW>>),
 }
 
 impl Data {
@@ -82,6 +84,7 @@ impl Decode for Data {
         Ok(match tag {
             0 => Data::None,
             1..=129 => {
+                input.on_before_alloc_mem(tag as usize - 1)?;
                 let mut bytes = alloc::vec![0u8; tag as usize - 1];
                 input.read(&mut bytes)?;
                 Data::Raw(BoundedVec::truncate_from(bytes))
@@ -138,7 +141,7 @@ impl TypeInfo for Data {
             .variant("ResetBondsFlag", |v| v.index(HASH_BASE + 5))
             .variant("BigRaw", |v| {
                 v.index(HASH_BASE + 6)
-                    .fields(Fields::unnamed().field(|f| f.ty::<BoundedVec<u8, ConstU32<MAX_BIG>>>()))
+                    .fields(Fields::unnamed().field(|f| f.ty::<BoundedVec<u8, ConstU32<MAX_BIGRAW>>>()))
             });
         Type::builder().path(Path::new("Data", module_path!())).variant(variants)
     }

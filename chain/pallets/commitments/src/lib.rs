@@ -15,7 +15,7 @@ mod data;
 mod tests;
 pub mod weights;
 
-pub use data::{Data, MAX_BIG, MAX_RAW};
+pub use data::{Data, MAX_BIG, MAX_BIGRAW, MAX_RAW};
 pub use pallet::*;
 pub use weights::WeightInfo;
 

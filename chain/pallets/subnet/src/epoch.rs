@@ -8,7 +8,11 @@ use crate::{
 };
 use alloc::{vec, vec::Vec};
 use polkadot_sdk::frame_support::{
-    traits::{fungible::Inspect, fungible::Mutate, Get},
+    traits::{
+        fungible::Mutate,
+        tokens::{Fortitude, Precision, Preservation},
+        Get,
+    },
     weights::Weight,
 };
 
@@ -128,6 +132,11 @@ impl<T: Config> Pallet<T> {
                 miner_part[uid] = fixed::share(miners_pool, out.incentive_fx[uid], sum_i);
                 validator_part[uid] = fixed::share(validators_pool, out.dividends_fx[uid], sum_d);
             }
+        } else if sum_i > 0 {
+            // Incentive without dividends (no bonds yet): sum(I + D) = sum(I), miners get both.
+            for uid in 0..n {
+                miner_part[uid] = fixed::share(miners_pool + validators_pool, out.incentive_fx[uid], sum_i);
+            }
         } else {
             // Nobody set valid weights: validators share both pools by active stake.
             let sum_s = fixed::sum(&out.active_stake_fx);
@@ -138,13 +147,15 @@ impl<T: Config> Pallet<T> {
         }
         let owner_hotkey = SubnetOwnerHotkey::<T>::get(netuid);
         let owner_cut = if owner_hotkey.is_some() { fixed::share(pending, OWNER_PERCENT, 100) } else { 0 };
-        let planned = owner_cut as u128 + fixed::sum(&miner_part) + fixed::sum(&validator_part);
-        // Minting can only fail if total issuance would overflow: then nothing is paid.
-        if T::Currency::total_issuance() as u128 + planned > u64::MAX as u128 {
-            return Payout { per_uid: vec![0; n], ..Default::default() };
+        // At most `pending`, since the three shares are floors of 18 + 41 + 41 percent.
+        let planned = owner_cut + miner_part.iter().sum::<u64>() + validator_part.iter().sum::<u64>();
+        let mut payout = Payout { per_uid: vec![0; n], ..Default::default() };
+        // Mint first: if the stake account cannot take it, nothing is credited and all stays pending.
+        if planned == 0 || T::Currency::mint_into(&Self::stake_account(), planned).is_err() {
+            return payout;
         }
 
-        let mut payout = Payout { per_uid: vec![0; n], ..Default::default() };
+        // Cannot fail for a registered hotkey: TotalStake <= total issuance, which did not overflow.
         let credit = |hotkey: &T::AccountId, amount: u64| -> bool {
             amount > 0
                 && Owner::<T>::get(hotkey)
@@ -164,10 +175,18 @@ impl<T: Config> Pallet<T> {
                 payout.validators += validator_part[uid];
             }
         }
-        let paid = payout.owner + payout.miners + payout.validators;
-        if paid > 0 {
-            // Checked above against overflow, so this mints exactly `paid`.
-            let _ = T::Currency::mint_into(&Self::stake_account(), paid);
+        // Anything minted but not credited (a uid without a hotkey) is burned again, so issuance
+        // grows by exactly what was credited.
+        let shortfall = planned - (payout.owner + payout.miners + payout.validators);
+        if shortfall > 0 {
+            let burned = T::Currency::burn_from(
+                &Self::stake_account(),
+                shortfall,
+                Preservation::Preserve,
+                Precision::Exact,
+                Fortitude::Force,
+            );
+            debug_assert!(burned.is_ok(), "the stake account holds what was just minted");
         }
         payout
     }

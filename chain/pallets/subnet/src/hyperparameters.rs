@@ -8,6 +8,9 @@ use polkadot_sdk::{
 };
 use scale_info::TypeInfo;
 
+/// Largest `BondsMovingAverage` (alpha >= 0.025), as subtensor allows owners.
+pub const MAX_BONDS_MOVING_AVERAGE: u64 = 975_000;
+
 /// A hyperparameter and its new value. Names follow subtensor's `sudo_set_*` calls.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
@@ -92,7 +95,8 @@ impl<T: Config> Pallet<T> {
             H::ActivityCutoff(v) => ActivityCutoff::<T>::insert(netuid, v),
             H::Kappa(v) => Kappa::<T>::insert(netuid, v),
             H::BondsMovingAverage(v) => {
-                ensure!(v <= 1_000_000, invalid);
+                // Subtensor's cap: at 1_000_000 bonds would never form and dividends stop.
+                ensure!(v <= MAX_BONDS_MOVING_AVERAGE, invalid);
                 BondsMovingAverage::<T>::insert(netuid, v)
             }
             H::ServingRateLimit(v) => ServingRateLimit::<T>::insert(netuid, v),

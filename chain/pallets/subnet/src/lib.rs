@@ -312,7 +312,8 @@ pub mod pallet {
             // last stake never reaps it.
             let account = Pallet::<T>::stake_account();
             let ed = <T::Currency as fungible::Inspect<T::AccountId>>::minimum_balance();
-            let _ = <T::Currency as fungible::Mutate<T::AccountId>>::mint_into(&account, ed);
+            <T::Currency as fungible::Mutate<T::AccountId>>::mint_into(&account, ed)
+                .expect("genesis can mint the stake account's existential deposit");
         }
     }
 

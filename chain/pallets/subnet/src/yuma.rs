@@ -99,7 +99,9 @@ pub fn epoch(input: &EpochInput) -> EpochOutput {
             columns[j as usize].push((w, active_stake[i]));
         }
     }
-    let consensus: Vec<Fx> = columns.iter_mut().map(|col| weighted_quantile(col, kappa)).collect();
+    // Kappa is a share of the stake that is actually there (normalized stake sums to just under 1).
+    let threshold = ((kappa as u128 * fixed::sum(&active_stake)) >> 32) as Fx;
+    let consensus: Vec<Fx> = columns.iter_mut().map(|col| weighted_quantile(col, threshold)).collect();
 
     // 6. Clip to consensus; validator trust.
     let clipped: Vec<Row<Fx>> = weights
@@ -188,14 +190,14 @@ pub fn top_k_permits(stake: &[u64], k: usize) -> Vec<bool> {
     permit
 }
 
-/// The largest `w` such that the stake of entries with value `>= w` is at least `kappa`.
-/// Missing entries are zeros, so the answer is 0 when the listed stake never reaches kappa.
-fn weighted_quantile(entries: &mut [(Fx, Fx)], kappa: Fx) -> Fx {
+/// The largest `w` such that the stake of entries with value `>= w` is at least `threshold`.
+/// Missing entries are zeros, so the answer is 0 when the listed stake never reaches it.
+fn weighted_quantile(entries: &mut [(Fx, Fx)], threshold: Fx) -> Fx {
     entries.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     let mut acc: u128 = 0;
     for &(w, s) in entries.iter() {
         acc += s as u128;
-        if acc >= kappa as u128 {
+        if acc >= threshold as u128 {
             return w;
         }
     }

@@ -173,3 +173,18 @@ fn epoch_is_deterministic_and_outputs_are_normalized() {
     assert!(fixed::sum(&a.dividends_fx) <= ONE as u128);
     assert!(fixed::sum(&a.incentive_fx) > ONE as u128 - 16);
 }
+
+#[test]
+fn kappa_one_needs_everyone_and_still_finds_consensus() {
+    // With kappa = 1 the consensus weight is the smallest any validator gave; normalized stake
+    // sums to just under 1, which must not make every column 0.
+    let mut input = three_validators(vec![
+        vec![(3, w(0.75)), (4, w(0.25))],
+        vec![(3, w(0.5)), (4, w(0.5))],
+        vec![(3, w(0.6)), (4, w(0.4))],
+    ]);
+    input.kappa = u16::MAX;
+    let out = epoch(&input);
+    close(out.consensus[3], 0.5, 2);
+    close(out.consensus[4], 0.25, 2);
+}
