@@ -99,3 +99,20 @@ fn only_registered_hotkeys_commit_and_epochs_pay_out() {
         assert_eq!(pallet_subnet::TotalHotkeyAlpha::<Runtime>::get(&alice, 1), owner_cut);
     });
 }
+
+#[test]
+fn a_full_epoch_fits_well_inside_a_block() {
+    use pallet_subnet::WeightInfo;
+    use polkadot_sdk::frame_support::traits::Get;
+    // The benchmarked worst case: 256 uids, 256 validators with dense weights.
+    let epoch = <Runtime as pallet_subnet::Config>::WeightInfo::epoch(256, 256);
+    let block = <Runtime as polkadot_sdk::frame_system::Config>::BlockWeights::get().max_block;
+    let share = epoch.ref_time() as f64 / block.ref_time() as f64;
+    eprintln!(
+        "epoch at 256 uids: {:.1} ms of {:.0} ms ({:.1}%)",
+        epoch.ref_time() as f64 / 1e9,
+        block.ref_time() as f64 / 1e9,
+        share * 100.0
+    );
+    assert!(share < 0.10, "the epoch takes {:.1}% of a block", share * 100.0);
+}

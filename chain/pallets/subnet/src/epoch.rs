@@ -52,8 +52,9 @@ impl<T: Config> Pallet<T> {
             let tempo = Tempo::<T>::get(netuid) as u64;
             if now.saturating_sub(LastMechansimStepBlock::<T>::get(netuid)) >= tempo {
                 let n = SubnetworkN::<T>::get(netuid);
+                let validators = MaxAllowedValidators::<T>::get(netuid).min(n);
                 Self::run_epoch(netuid, now);
-                weight = weight.saturating_add(T::WeightInfo::epoch(n as u32));
+                weight = weight.saturating_add(T::WeightInfo::epoch(n as u32, validators as u32));
             }
         }
         weight
