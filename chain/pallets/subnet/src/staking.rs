@@ -51,14 +51,7 @@ impl<T: Config> Pallet<T> {
         netuid: NetUid,
         amount: u64,
     ) -> DispatchResult {
-        let overflow = || Error::<T>::Overflow;
-        let own = StakeOf::<T>::get((hotkey, coldkey, netuid)).checked_add(amount).ok_or_else(overflow)?;
-        let hot = TotalHotkeyAlpha::<T>::get(hotkey, netuid).checked_add(amount).ok_or_else(overflow)?;
-        let total = TotalStake::<T>::get().checked_add(amount).ok_or_else(overflow)?;
-        StakeOf::<T>::insert((hotkey, coldkey, netuid), own);
-        TotalHotkeyAlpha::<T>::insert(hotkey, netuid, hot);
-        TotalStake::<T>::put(total);
-        Ok(())
+        Self::update_stake(hotkey, coldkey, netuid, amount, u64::checked_add)
     }
 
     fn decrease_stake(
@@ -67,10 +60,22 @@ impl<T: Config> Pallet<T> {
         netuid: NetUid,
         amount: u64,
     ) -> DispatchResult {
+        Self::update_stake(hotkey, coldkey, netuid, amount, u64::checked_sub)
+    }
+
+    /// Applies `op(total, amount)` to the coldkey's stake, the hotkey's total and `TotalStake`,
+    /// all or nothing; entries that reach zero are removed.
+    fn update_stake(
+        hotkey: &T::AccountId,
+        coldkey: &T::AccountId,
+        netuid: NetUid,
+        amount: u64,
+        op: fn(u64, u64) -> Option<u64>,
+    ) -> DispatchResult {
         let overflow = || Error::<T>::Overflow;
-        let own = StakeOf::<T>::get((hotkey, coldkey, netuid)).checked_sub(amount).ok_or_else(overflow)?;
-        let hot = TotalHotkeyAlpha::<T>::get(hotkey, netuid).checked_sub(amount).ok_or_else(overflow)?;
-        let total = TotalStake::<T>::get().checked_sub(amount).ok_or_else(overflow)?;
+        let own = op(StakeOf::<T>::get((hotkey, coldkey, netuid)), amount).ok_or_else(overflow)?;
+        let hot = op(TotalHotkeyAlpha::<T>::get(hotkey, netuid), amount).ok_or_else(overflow)?;
+        let total = op(TotalStake::<T>::get(), amount).ok_or_else(overflow)?;
         if own == 0 {
             StakeOf::<T>::remove((hotkey, coldkey, netuid));
         } else {
