@@ -96,12 +96,23 @@ parameter_types! {
     pub FeeMultiplier: Multiplier = Multiplier::one();
 }
 
+/// One rao per 5,000 ps of weight: a transfer (about 630 us of weight with its database
+/// accesses) costs about 0.00013 TAO, the order of subtensor's fees. One rao per picosecond
+/// would charge 0.63 TAO, too much for validators that set weights every few blocks.
+pub struct WeightToFee;
+impl frame_support::weights::WeightToFee for WeightToFee {
+    type Balance = Balance;
+    fn weight_to_fee(weight: &Weight) -> Balance {
+        // A solo chain: only execution time (ref_time) is scarce, not proof size.
+        weight.ref_time() / 5_000
+    }
+}
+
 impl pallet_transaction_payment::Config for Runtime {
     type RuntimeEvent = RuntimeEvent;
     type OnChargeTransaction = FungibleAdapter<Balances, ()>;
     type OperationalFeeMultiplier = ConstU8<5>;
-    // One rao per picosecond-weight unit would price a transfer at ~0.0002 TAO.
-    type WeightToFee = IdentityFee<Balance>;
+    type WeightToFee = WeightToFee;
     type LengthToFee = IdentityFee<Balance>;
     type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
     type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;

@@ -17,6 +17,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 mod apis;
+/// The runtime API type the node's client is generated over.
+pub use apis::RuntimeApi;
 mod configs;
 pub mod genesis;
 

@@ -103,7 +103,6 @@ fn only_registered_hotkeys_commit_and_epochs_pay_out() {
 #[test]
 fn a_full_epoch_fits_well_inside_a_block() {
     use pallet_subnet::WeightInfo;
-    use polkadot_sdk::frame_support::traits::Get;
     // The benchmarked worst case: 256 uids, 256 validators with dense weights.
     let epoch = <Runtime as pallet_subnet::Config>::WeightInfo::epoch(256, 256);
     let block = <Runtime as polkadot_sdk::frame_system::Config>::BlockWeights::get().max_block;
@@ -115,4 +114,20 @@ fn a_full_epoch_fits_well_inside_a_block() {
         share * 100.0
     );
     assert!(share < 0.10, "the epoch takes {:.1}% of a block", share * 100.0);
+}
+
+#[test]
+fn a_transfer_costs_about_a_ten_thousandth_of_a_tao() {
+    use polkadot_sdk::{frame_support::dispatch::GetDispatchInfo, pallet_balances};
+    use subnet_runtime::{RuntimeCall, TransactionPayment};
+    preset_ext(DEV_RUNTIME_PRESET).execute_with(|| {
+        let dest = Sr25519Keyring::Bob.to_account_id().into();
+        let call = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive { dest, value: TAO });
+        // A signed transfer is about 150 bytes on the wire.
+        let fee = TransactionPayment::compute_fee(150, &call.get_dispatch_info(), 0);
+        println!("transfer fee: {fee} rao = {:.6} TAO", fee as f64 / TAO as f64);
+        // Subtensor charges on the order of 1e-4 TAO; a validator setting weights every few
+        // blocks must not spend whole TAO on fees.
+        assert!((TAO / 100_000..TAO / 1_000).contains(&fee), "fee {fee} rao");
+    });
 }
