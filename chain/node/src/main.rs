@@ -1,0 +1,11 @@
+//! `subnet-node`: the subnet's Substrate devnet node.
+
+mod chain_spec;
+mod cli;
+mod command;
+mod rpc;
+mod service;
+
+fn main() -> polkadot_sdk::sc_cli::Result<()> {
+    command::run()
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the devnet node, `subnet-node` (release), with the fast-blocks wasm runtime embedded,
+# installing what the build needs first. Prints the binary's path.
+#
+#   scripts/build-node.sh
+#
+# The runtime is built to wasm by scripts/build-runtime-wasm.sh (with or without a rustup wasm
+# target) and handed to the node's build in SUBNET_RUNTIME_WASM.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+case "${1:-}" in
+  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) die "unknown argument $1 (see --help)" ;;
+esac
+build_node
+echo "$NODE_BIN"
