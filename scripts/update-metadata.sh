@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rewrites metadata/subnet.scale from the runtime the node runs (V16, SCALE, `meta` prefix).
+#
+#   scripts/update-metadata.sh
+#
+# Builds the node, starts a throwaway dev chain and saves what its runtime serves. The test
+# `checked_in_metadata_matches_the_runtime` (chain/devnode/tests/metadata.rs) fails while the
+# checked-in file differs, so commit the result together with the runtime change.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+case "${1:-}" in
+  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) die "unknown argument $1 (see --help)" ;;
+esac
+build_node
+mkdir -p "$REPO_ROOT/metadata"
+cd "$REPO_ROOT"
+SUBNET_NODE_BIN="$NODE_BIN" UPDATE_METADATA=1 cargo test --release --locked -p subnet-devnode \
+  --test metadata -- --nocapture
+git -C "$REPO_ROOT" status --short metadata/
