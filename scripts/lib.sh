@@ -41,6 +41,40 @@ build_release() {
   (cd "$REPO_ROOT" && cargo build --release -p model --locked)
 }
 
+# The devnet node's build prerequisites (litep2p/libp2p need protoc; ParityDb needs no libclang).
+setup_node_prereqs() {
+  need_apt protobuf-compiler libssl-dev pkg-config gcc g++
+  need_cargo
+}
+
+NODE_BIN="$BIN_DIR/subnet-node"
+
+# The devnet node (release) with the fast-blocks wasm runtime embedded. Always this exact cargo
+# command, so the localnet, the tests and CI share one build of the node stack.
+build_node() {
+  setup_node_prereqs
+  local wasm
+  wasm=$("$REPO_ROOT/scripts/build-runtime-wasm.sh" --features fast-blocks)
+  log "building subnet-node (release, runtime $wasm)"
+  (cd "$REPO_ROOT" && SUBNET_RUNTIME_WASM="$wasm" cargo build --release --locked -p subnet-node)
+}
+
+CHAIN_VENV="$CACHE_HOME/chain-venv"
+CHAIN_PY="$CHAIN_VENV/bin/python"
+
+# A venv with polkascan's substrate-interface: an independent client for the localnet's setup
+# and the interop check. Pinned (scripts/chain/requirements.txt), wheels only, cached.
+setup_chain_venv() {
+  local req="$REPO_ROOT/scripts/chain/requirements.txt" stamp="$CHAIN_VENV/.requirements"
+  if [ -x "$CHAIN_PY" ] && cmp -s "$req" "$stamp"; then return 0; fi
+  need_apt python3 python3-venv
+  log "installing substrate-interface into $CHAIN_VENV"
+  rm -rf "$CHAIN_VENV"
+  python3 -m venv "$CHAIN_VENV" >&2
+  "$CHAIN_PY" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2
+  cp "$req" "$stamp"
+}
+
 # Features every test build uses, so the chain stack is compiled once in one configuration:
 # runtime-benchmarks also runs each pallet benchmark once on the mock runtime.
 CHAIN_TEST_FEATURES="subnet-runtime/runtime-benchmarks"

@@ -12,19 +12,27 @@ log "checking formatting"
 cargo fmt --all --check
 log "independent page-assignment reference (Python)"
 python3 scripts/pages_reference.py --check
+log "the runtime builds to wasm (catches no_std breakage the native build cannot see)"
+bash scripts/build-runtime-wasm.sh --features fast-blocks 2>&1 >/dev/null | tee "$out"
+build_node
 log "running cargo tests"
-# chain-bench (the weights generator) pulls in the node stack; it has no tests of its own.
-cargo test --release --workspace --exclude chain-bench --locked --features "$CHAIN_TEST_FEATURES" 2>&1 | tee "$out"
+# The node and chain-bench are built on their own (build_node, scripts/bench/chain-weights.sh):
+# the tests run the node binary, they do not link the node stack.
+SUBNET_NODE_BIN="$NODE_BIN" cargo test --release --workspace --exclude chain-bench --exclude subnet-node \
+  --locked --features "$CHAIN_TEST_FEATURES" 2>&1 | tee -a "$out"
 log "HF transformers loads our checkpoints with the same logits"
 bash scripts/check/hf.sh | tee -a "$out"
-log "the runtime builds to wasm (catches no_std breakage the native build cannot see)"
-bash scripts/build-runtime-wasm.sh --features fast-blocks 2>&1 >/dev/null | tee -a "$out"
+log "localnet: two authorities, subnet 1, and an independent client (substrate-interface)"
+localnet_dir=$(mktemp -d)
+bash scripts/localnet.sh --no-build --check --rpc-port 0 --run-dir "$localnet_dir" 2>&1 | tee -a "$out"
+rm -rf "$localnet_dir"
 
-# Sum cargo's "test result" lines, the HF check's "(N passed, M failed)" and the wasm check.
+# Sum cargo's "test result" lines, the HF check's "(N passed, M failed)", the wasm and interop checks.
 read -r passed failed < <(sed -nE \
   -e 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' \
   -e 's/^hf check: .*\(([0-9]+) passed, ([0-9]+) failed\).*/\1 \2/p' \
-  -e 's/^runtime wasm ok: .*/1 0/p' "$out" |
+  -e 's/^runtime wasm ok: .*/1 0/p' \
+  -e 's/^interop ok: .*/1 0/p' "$out" |
   awk '{p += $1; f += $2} END {print p + 0, f + 0}')
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
