@@ -8,10 +8,6 @@
 # target) and handed to the node's build in SUBNET_RUNTIME_WASM.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-case "${1:-}" in
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) die "unknown argument $1 (see --help)" ;;
-esac
+no_args_but_help "$@"
 build_node
 echo "$NODE_BIN"

@@ -25,6 +25,16 @@ need_apt() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# no_args_but_help "$@": for scripts without options; `-h`/`--help` prints the script's header
+# comment (its lines after the shebang, up to the first line that is not a comment).
+no_args_but_help() {
+  case "${1:-}" in
+    "") ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+}
+
 need_cargo() {
   command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs)"
 }

@@ -8,11 +8,7 @@
 # checked-in file differs, so commit the result together with the runtime change.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-case "${1:-}" in
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) die "unknown argument $1 (see --help)" ;;
-esac
+no_args_but_help "$@"
 build_node
 mkdir -p "$REPO_ROOT/metadata"
 cd "$REPO_ROOT"
