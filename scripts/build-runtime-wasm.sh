@@ -24,10 +24,15 @@ suffix="${features:+-${features//,/-}}"
 out="${out:-$CACHE_HOME/runtime/subnet_runtime$suffix.wasm}"
 mkdir -p "$(dirname "$out")"
 
+# Replaces $2 only when the content changed: the node's build reruns when the blob's mtime moves.
+install_if_changed() {
+  cmp -s "$1" "$2" || { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
+}
+
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qE '^wasm32(v1-none|-unknown-unknown)$'; then
   log "building the runtime with substrate-wasm-builder (rustup wasm target found)"
   (cd "$REPO_ROOT" && cargo build --release --locked -p subnet-runtime --features "wasm-builder${features:+,$features}")
-  cp "$CARGO_TARGET_DIR/release/wbuild/subnet-runtime/subnet_runtime.compact.compressed.wasm" "$out"
+  install_if_changed "$CARGO_TARGET_DIR/release/wbuild/subnet-runtime/subnet_runtime.compact.compressed.wasm" "$out"
 else
   need_apt rustc-web cargo-web rust-web-src lld-19
   [ -x /usr/bin/wasm-ld-19 ] || die "wasm-ld-19 missing after installing lld-19"
@@ -65,7 +70,7 @@ TOML
     RUSTFLAGS="-C target-cpu=mvp -C target-feature=-sign-ext -C link-arg=--export-table -C link-arg=--export=__heap_base -C link-arg=--import-memory --cfg substrate_runtime" \
     /usr/bin/cargo build --release --target wasm32-unknown-unknown -Zbuild-std=core,alloc \
       --target-dir "$CACHE_HOME/runtime-wasm/target")
-  cp "$CACHE_HOME/runtime-wasm/target/wasm32-unknown-unknown/release/subnet_runtime_wasm.wasm" "$out"
+  install_if_changed "$CACHE_HOME/runtime-wasm/target/wasm32-unknown-unknown/release/subnet_runtime_wasm.wasm" "$out"
 fi
 
 python3 "$REPO_ROOT/scripts/chain/check_runtime_wasm.py" "$out" >&2

@@ -23,18 +23,21 @@ while [ $# -gt 0 ]; do
     --no-purge) purge=0; shift ;;
     --no-build) build=0; shift ;;
     --check) check=1; shift ;;
-    --rpc-port) rpc_port="$2"; shift 2 ;;
-    --run-dir) run_dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rpc-port) rpc_port="${2:?--rpc-port needs a number}"; shift 2 ;;
+    --run-dir) run_dir="${2:?--run-dir needs a directory}"; shift 2 ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
+[[ "$rpc_port" =~ ^[0-9]+$ ]] || die "--rpc-port takes a number, not '$rpc_port'"
 [ "$build" -eq 1 ] && build_node
 [ "$build_only" -eq 1 ] && { log "built $NODE_BIN"; exit 0; }
 [ -x "$NODE_BIN" ] || die "no node at $NODE_BIN: run without --no-build"
 command -v curl >/dev/null || need_apt curl
 setup_chain_venv
+# Everything here talks to 127.0.0.1: never through a proxy from the environment.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 # --- processes: every one started is recorded here and stopped by pid -------------------------
 PIDS=()
@@ -54,7 +57,8 @@ stop_all() {
   wait "${PIDS[@]}" 2>/dev/null || true
   PIDS=()
 }
-trap 'stop_all; exit 130' INT TERM
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
 trap stop_all EXIT
 
 # start_process NAME COMMAND...: runs COMMAND in the background, logging to $run_dir/NAME.log.
@@ -67,11 +71,17 @@ start_process() {
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# free_ports N: N distinct free ports (all held open until every one is chosen).
+free_ports() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 # rpc URL METHOD [PARAMS_JSON]: the JSON-RPC answer, or nothing if the node is not answering.
 rpc() {
-  curl -s --max-time 5 -H 'Content-Type: application/json' \
+  curl -s --noproxy '*' --max-time 5 -H 'Content-Type: application/json' \
     -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$2\",\"params\":${3:-[]}}" "$1" || true
 }
 finalized_number() {
@@ -83,12 +93,12 @@ finalized_number() {
 
 # --- the chain ----------------------------------------------------------------------------------
 mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
 if [ "$purge" -eq 1 ]; then
   rm -rf "$run_dir/alice" "$run_dir/bob" "$run_dir"/*.log "$run_dir/wallets.json"
 fi
 if [ "$rpc_port" -eq 0 ]; then
-  alice_rpc=$(free_port) bob_rpc=$(free_port) alice_p2p=$(free_port) bob_p2p=$(free_port)
-  alice_metrics=$(free_port) bob_metrics=$(free_port)
+  read -r alice_rpc bob_rpc alice_p2p bob_p2p alice_metrics bob_metrics < <(free_ports 6)
 else
   alice_rpc=$rpc_port bob_rpc=$((rpc_port + 1)) alice_p2p=30333 bob_p2p=30334
   alice_metrics=9615 bob_metrics=9616
@@ -97,14 +107,16 @@ for port in "$alice_rpc" "$bob_rpc" "$alice_p2p" "$bob_p2p" "$alice_metrics" "$b
   port_busy "$port" && die "port $port is in use (another localnet?): stop it, or pass --rpc-port 0"
 done
 
-# Network keys are kept in the run dir (authorities must have one), and Alice's names her for
+# Authorities need a network key; they are kept in the run dir, and Alice's peer id goes into
 # Bob's bootnode address.
 for who in alice bob; do
-  [ -f "$run_dir/$who-node-key" ] || "$NODE_BIN" key generate-node-key --file "$run_dir/$who-node-key" 2>/dev/null
+  [ -f "$run_dir/$who-node-key" ] ||
+    "$NODE_BIN" key generate-node-key --file "$run_dir/$who-node-key" 2>"$run_dir/node-key.log" ||
+    { cat "$run_dir/node-key.log" >&2; die "cannot generate a node key"; }
 done
 alice_peer=$("$NODE_BIN" key inspect-node-key --file "$run_dir/alice-node-key")
 
-node_args=(--chain local --validator --no-mdns --no-telemetry --state-pruning archive --rpc-cors all)
+node_args=(--chain local --validator --no-mdns --no-telemetry --state-pruning archive)
 log "starting Alice (RPC $alice_rpc) and Bob (RPC $bob_rpc); logs in $run_dir"
 start_process alice "$NODE_BIN" "${node_args[@]}" --alice --base-path "$run_dir/alice" \
   --node-key-file "$run_dir/alice-node-key" --listen-addr "/ip4/127.0.0.1/tcp/$alice_p2p" \
@@ -115,13 +127,29 @@ start_process bob "$NODE_BIN" "${node_args[@]}" --bob --base-path "$run_dir/bob"
   --bootnodes "/ip4/127.0.0.1/tcp/$alice_p2p/p2p/$alice_peer" \
   --rpc-port "$bob_rpc" --prometheus-port "$bob_metrics"
 
-alice_url="http://127.0.0.1:$alice_rpc" bob_url="http://127.0.0.1:$bob_rpc"
-log "waiting for both nodes to finalize blocks"
-start=$SECONDS
-until [ "$(finalized_number "$alice_url")" -ge 2 ] && [ "$(finalized_number "$bob_url")" -ge 2 ]; do
+# check_alive: fails, with the dead process's last log lines, if any started process exited.
+check_alive() {
   for i in "${!PIDS[@]}"; do
     kill -0 "${PIDS[$i]}" 2>/dev/null || { tail -20 "$run_dir/${NAMES[$i]}.log" >&2; die "${NAMES[$i]} exited"; }
   done
+}
+
+# sc-cli moves RPC to a random port if the asked one was taken meanwhile: insist on ours.
+start=$SECONDS
+for who in alice bob; do
+  want=$([ "$who" = alice ] && echo "$alice_rpc" || echo "$bob_rpc")
+  until addr=$(sed -nE 's/.*Running JSON-RPC server: addr=127\.0\.0\.1:([0-9]+).*/\1/p' "$run_dir/$who.log" | head -1) && [ -n "$addr" ]; do
+    check_alive
+    [ $((SECONDS - start)) -lt 120 ] || die "$who did not start its RPC server within 120 s (see $run_dir/$who.log)"
+    sleep 0.2
+  done
+  [ "$addr" = "$want" ] || die "$who serves RPC on $addr, not $want: port $want was taken, try another --rpc-port"
+done
+
+alice_url="http://127.0.0.1:$alice_rpc" bob_url="http://127.0.0.1:$bob_rpc"
+log "waiting for both nodes to finalize blocks"
+until [ "$(finalized_number "$alice_url")" -ge 2 ] && [ "$(finalized_number "$bob_url")" -ge 2 ]; do
+  check_alive
   [ $((SECONDS - start)) -lt 120 ] || { tail -20 "$run_dir/alice.log" >&2; die "no finalized block within 120 s"; }
   sleep 0.5
 done
@@ -156,11 +184,8 @@ Local subnet is up (Ctrl-C stops it).
   Endpoints     $run_dir/endpoints.env
 
 Next: check it with an independent client:
-  $CHAIN_PY scripts/chain/interop_check.py --url ws://127.0.0.1:$alice_rpc
+  $CHAIN_PY $REPO_ROOT/scripts/chain/interop_check.py --url ws://127.0.0.1:$alice_rpc
 MSG
-# Wait until Ctrl-C, or until a node dies (then stop the rest and fail).
-set +e
-wait -n "${PIDS[@]}"
-status=$?
-log "a node exited (status $status); see the logs in $run_dir"
-exit 1
+# Until Ctrl-C; if a process dies, stop the others and fail. (Polling, because `wait -n` would
+# not notice a process that died before it was called.)
+while sleep 1; do check_alive; done

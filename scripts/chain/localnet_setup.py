@@ -13,6 +13,7 @@ also checks that a standard client can use the chain.
 
 import argparse
 import json
+import signal
 import sys
 
 from substrateinterface import Keypair, SubstrateInterface
@@ -29,6 +30,18 @@ LOCALNET_HYPERPARAMETERS = [
 ]
 COLDKEY_FUNDS = 10_000 * TAO
 HOTKEY_FUNDS = 100 * TAO
+SETUP_TIMEOUT_SECONDS = 300
+
+
+def give_up_after(seconds, what):
+    """A stuck node (e.g. lost finality) must fail the run, not hang it."""
+
+    def expired(_signum, _frame):
+        print(f"{what}: gave up after {seconds} s (is the chain still producing and finalizing blocks?)", file=sys.stderr)
+        sys.exit(2)
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
 
 
 def fail(message):
@@ -63,6 +76,7 @@ def main():
     parser.add_argument("--wallets", default="validator,miner1,miner2", help="comma-separated names")
     parser.add_argument("--out", help="write the wallets' keys and addresses here as JSON")
     args = parser.parse_args()
+    give_up_after(SETUP_TIMEOUT_SECONDS, "localnet setup")
 
     substrate = SubstrateInterface(url=args.url)
     alice = Keypair.create_from_uri("//Alice")
