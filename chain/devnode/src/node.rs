@@ -42,7 +42,8 @@ pub struct DevNodeBuilder {
 
 impl Default for DevNodeBuilder {
     fn default() -> Self {
-        Self { binary: node_binary(), args: Vec::new(), startup_timeout: Duration::from_secs(60) }
+        // Generous: several nodes may be starting at once on a 2-core machine.
+        Self { binary: node_binary(), args: Vec::new(), startup_timeout: Duration::from_secs(120) }
     }
 }
 
@@ -71,6 +72,8 @@ impl DevNodeBuilder {
             return Err(Error::NodeBinaryMissing(self.binary));
         }
         let dir = tempfile::Builder::new().prefix("subnet-devnode-").tempdir()?;
+        let log_path = dir.path().join("node.log");
+        let log = File::create(&log_path)?;
         let mut child = Command::new(&self.binary)
             .args(["--dev", "--base-path"])
             .arg(dir.path().join("chain"))
@@ -84,16 +87,15 @@ impl DevNodeBuilder {
             .spawn()
             .map_err(|source| Error::Spawn { binary: self.binary.clone(), source })?;
 
-        let log_path = dir.path().join("node.log");
         let log_tail = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
         let (rpc_addr_tx, rpc_addr_rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr is piped");
-        let log = File::create(&log_path)?;
         let tail = log_tail.clone();
         // Drains the node's log for its whole life (a full pipe would stall the node).
-        thread::spawn(move || follow_log(BufReader::new(stderr), log, tail, rpc_addr_tx));
+        let log_reader = thread::spawn(move || follow_log(BufReader::new(stderr), log, tail, rpc_addr_tx));
 
-        let mut node = DevNode { child, rpc_addr: None, log_tail, log_path, _dir: dir };
+        let mut node =
+            DevNode { child, rpc_addr: None, log_tail, log_path, log_reader: Some(log_reader), _dir: dir };
         let deadline = Instant::now() + self.startup_timeout;
         let secs = self.startup_timeout.as_secs();
         let addr = loop {
@@ -126,6 +128,7 @@ pub struct DevNode {
     rpc_addr: Option<SocketAddr>,
     log_tail: Arc<Mutex<VecDeque<String>>>,
     log_path: PathBuf,
+    log_reader: Option<thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -175,8 +178,10 @@ impl DevNode {
     fn check_running(&mut self) -> Result<()> {
         match self.child.try_wait()? {
             Some(status) => {
-                // Let the log reader catch the last lines before reporting them.
-                thread::sleep(Duration::from_millis(200));
+                // The reader stops at the end of the log; wait for it so the tail is complete.
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
+                }
                 Err(Error::Exited { status, log_tail: self.log_tail() })
             }
             None => Ok(()),
@@ -188,6 +193,10 @@ impl Drop for DevNode {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("--- last lines of the dev node's log ---\n{}", self.log_tail());
+        }
+        // Already exited and reaped: its pid may belong to someone else by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
         }
         // SIGTERM lets the node close its database; SIGKILL if it does not exit in time.
         if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
@@ -208,13 +217,16 @@ impl Drop for DevNode {
 
 /// Copies the node's log to `log`, keeps its tail, and reports the RPC address once seen.
 fn follow_log(
-    stderr: impl BufRead,
+    mut stderr: impl BufRead,
     mut log: File,
     tail: Arc<Mutex<VecDeque<String>>>,
     rpc_addr: mpsc::Sender<SocketAddr>,
 ) {
-    for line in stderr.lines() {
-        let Ok(line) = line else { break };
+    let mut buf = Vec::new();
+    // Byte lines, decoded lossily: one bad byte in the log must not stop the draining.
+    while matches!(stderr.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+        let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+        buf.clear();
         let _ = writeln!(log, "{line}");
         if let Some(addr) = parse_rpc_addr(&line) {
             let _ = rpc_addr.send(addr);

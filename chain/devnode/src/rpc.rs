@@ -29,6 +29,8 @@ impl RpcClient {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
+            // Dev nodes are on loopback: never go through a proxy from the environment.
+            .proxy(None)
             .build()
             .into();
         Self { url: url.into(), agent }
