@@ -11,25 +11,13 @@ Prints `interop ok: ...` and exits 0, or names the mismatch and exits 1.
 
 import argparse
 import secrets
-import signal
 import sys
 
 import xxhash
+from chain_util import TAO, give_up_after
 from substrateinterface import Keypair, SubstrateInterface
 
-TAO = 10**9
 CHECK_TIMEOUT_SECONDS = 180
-
-
-def give_up_after(seconds, what):
-    """A stuck node (e.g. lost finality) must fail the run, not hang it."""
-
-    def expired(_signum, _frame):
-        print(f"{what}: gave up after {seconds} s (is the chain still producing and finalizing blocks?)", file=sys.stderr)
-        sys.exit(2)
-
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
 
 
 def twox128(data: bytes) -> bytes:

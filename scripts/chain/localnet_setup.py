@@ -13,12 +13,11 @@ also checks that a standard client can use the chain.
 
 import argparse
 import json
-import signal
 import sys
 
+from chain_util import TAO, give_up_after
 from substrateinterface import Keypair, SubstrateInterface
 
-TAO = 10**9
 # Hyperparameters for a one-machine devnet: short epochs, cheap registration, frequent weights.
 LOCALNET_HYPERPARAMETERS = [
     ("sudo_set_tempo", {"tempo": 10}),
@@ -31,17 +30,6 @@ LOCALNET_HYPERPARAMETERS = [
 COLDKEY_FUNDS = 10_000 * TAO
 HOTKEY_FUNDS = 100 * TAO
 SETUP_TIMEOUT_SECONDS = 300
-
-
-def give_up_after(seconds, what):
-    """A stuck node (e.g. lost finality) must fail the run, not hang it."""
-
-    def expired(_signum, _frame):
-        print(f"{what}: gave up after {seconds} s (is the chain still producing and finalizing blocks?)", file=sys.stderr)
-        sys.exit(2)
-
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
 
 
 def fail(message):
