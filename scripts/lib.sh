@@ -85,6 +85,20 @@ setup_chain_venv() {
   cp "$req" "$stamp"
 }
 
+# Bittensor's wallet package for the wallet interop check (scripts/wallet-interop.sh).
+WALLET_VENV="$CACHE_HOME/btwallet-venv"
+WALLET_PY="$WALLET_VENV/bin/python"
+setup_wallet_venv() {
+  local req="$REPO_ROOT/scripts/wallet/requirements.txt" stamp="$WALLET_VENV/.requirements"
+  if [ -x "$WALLET_PY" ] && cmp -s "$req" "$stamp"; then return 0; fi
+  need_apt python3 python3-venv
+  log "installing bittensor-wallet into $WALLET_VENV"
+  rm -rf "$WALLET_VENV"
+  python3 -m venv "$WALLET_VENV" >&2
+  "$WALLET_PY" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2
+  cp "$req" "$stamp"
+}
+
 # Features every test build uses, so the chain stack is compiled once in one configuration:
 # runtime-benchmarks also runs each pallet benchmark once on the mock runtime.
 CHAIN_TEST_FEATURES="subnet-runtime/runtime-benchmarks"

@@ -1,0 +1,27 @@
+//! Typed client for the training subnet's chain, and Bittensor-compatible wallets.
+//!
+//! - [`Chain`]: a connection that reconnects with backoff, reads at finalized blocks, and submits
+//!   transactions with managed nonces; refusals come back as [`ChainError`] with the pallet's
+//!   error name.
+//! - [`ops`]: registration, serving, staking, commitments, weights, the metagraph, queries.
+//! - [`wallet`]: `~/.bittensor/wallets` as btcli writes it, coldkey encryption included.
+//! - [`cli`]: the wallet and chain subcommands both binaries share.
+
+pub mod api;
+pub mod blocks;
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod ops;
+pub mod pool;
+pub mod units;
+pub mod wallet;
+
+pub use blocks::FinalizedBlock;
+pub use client::{AccountId, BlockHash, Chain, ConnectOptions, Included};
+pub use error::{ChainError, Result};
+pub use ops::commitments::WindowCommitment;
+pub use ops::metagraph::{Axon, Metagraph, Neuron};
+pub use ops::queries::Hyperparameters;
+pub use pool::PoolRejection;
+pub use wallet::{Keypair, Wallet, WalletError};
