@@ -85,6 +85,13 @@ setup_chain_venv() {
   cp "$req" "$stamp"
 }
 
+# build_binaries: the miner and validator. Built as `cargo test` builds them (their CLI tests
+# need them), so the localnet and the tests share one build instead of resolving features twice.
+build_binaries() {
+  cargo test --release --locked --workspace --exclude chain-bench --exclude subnet-node \
+    --features "$CHAIN_TEST_FEATURES" --no-run >&2
+}
+
 # Bittensor's wallet package for the wallet interop check (scripts/wallet-interop.sh).
 WALLET_VENV="$CACHE_HOME/btwallet-venv"
 WALLET_PY="$WALLET_VENV/bin/python"

@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 done
 
 [[ "$rpc_port" =~ ^[0-9]+$ ]] || die "--rpc-port takes a number, not '$rpc_port'"
-[ "$build" -eq 1 ] && build_node
+[ "$build" -eq 1 ] && { build_node; build_binaries; }
 [ "$build_only" -eq 1 ] && { log "built $NODE_BIN"; exit 0; }
 [ -x "$NODE_BIN" ] || die "no node at $NODE_BIN: run without --no-build"
 command -v curl >/dev/null || need_apt curl
@@ -169,6 +169,8 @@ ENV
 if [ "$check" -eq 1 ]; then
   log "interop check with substrate-interface"
   "$CHAIN_PY" "$REPO_ROOT/scripts/chain/interop_check.py" --url "ws://127.0.0.1:$bob_rpc" --netuid 1 --expect-neurons 1
+  log "the miner CLI: wallet from the localnet's dev keys, register, stake, metagraph"
+  bash "$REPO_ROOT/scripts/chain/cli_walkthrough.sh" "ws://127.0.0.1:$alice_rpc" 1
   exit 0
 fi
 
@@ -183,7 +185,13 @@ Local subnet is up (Ctrl-C stops it).
   Metrics       http://127.0.0.1:$alice_metrics/metrics, http://127.0.0.1:$bob_metrics/metrics
   Endpoints     $run_dir/endpoints.env
 
-Next: check it with an independent client:
+Next: a wallet from the funded dev keys, then register and stake (README, "Wallets and registration"):
+  $BIN_DIR/miner wallet regen coldkey --uri //miner1 --no-password --wallet-name miner1
+  $BIN_DIR/miner wallet regen hotkey --uri //miner1//hotkey --wallet-name miner1
+  $BIN_DIR/miner register --wallet-name miner1 --netuid 1 --max-burn 1
+  $BIN_DIR/miner stake add --wallet-name miner1 --netuid 1 --amount 25
+  $BIN_DIR/miner metagraph --netuid 1
+Check it with an independent client:
   $CHAIN_PY $REPO_ROOT/scripts/chain/interop_check.py --url ws://127.0.0.1:$alice_rpc
 MSG
 # Until Ctrl-C; if a process dies, stop the others and fail. (Polling, because `wait -n` would

@@ -20,19 +20,24 @@ log "running cargo tests"
 # the tests run the node binary, they do not link the node stack.
 SUBNET_NODE_BIN="$NODE_BIN" cargo test --release --workspace --exclude chain-bench --exclude subnet-node \
   --locked --features "$CHAIN_TEST_FEATURES" 2>&1 | tee -a "$out"
+log "the miner and validator binaries; wallets move both ways with bittensor-wallet (PyPI)"
+build_binaries 2>&1 | tee -a "$out"
+bash scripts/wallet-interop.sh --no-build 2>&1 | tee -a "$out"
 log "HF transformers loads our checkpoints with the same logits"
 bash scripts/check/hf.sh | tee -a "$out"
-log "localnet: two authorities, subnet 1, and an independent client (substrate-interface)"
+log "localnet: two authorities, subnet 1, an independent client (substrate-interface), the miner CLI"
 localnet_dir=$(mktemp -d)
 bash scripts/localnet.sh --no-build --check --rpc-port 0 --run-dir "$localnet_dir" 2>&1 | tee -a "$out"
 rm -rf "$localnet_dir"
 
-# Sum cargo's "test result" lines, the HF check's "(N passed, M failed)", the wasm and interop checks.
+# Sum cargo's "test result" lines, the HF check's "(N passed, M failed)", and the one-line checks.
 read -r passed failed < <(sed -nE \
   -e 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' \
   -e 's/^hf check: .*\(([0-9]+) passed, ([0-9]+) failed\).*/\1 \2/p' \
   -e 's/^runtime wasm ok: .*/1 0/p' \
-  -e 's/^interop ok: .*/1 0/p' "$out" |
+  -e 's/^interop ok: .*/1 0/p' \
+  -e 's/^wallet interop ok$/1 0/p' \
+  -e 's/^cli walkthrough ok: .*/1 0/p' "$out" |
   awk '{p += $1; f += $2} END {print p + 0, f + 0}')
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

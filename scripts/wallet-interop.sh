@@ -17,7 +17,7 @@ esac
 
 setup_wallet_venv
 if [ "$build" = 1 ]; then
-  cargo build --release --locked -p miner >&2
+  build_binaries
 fi
 miner="$BIN_DIR/miner"
 [ -x "$miner" ] || die "$miner is missing; run without --no-build"
@@ -27,7 +27,8 @@ trap 'rm -rf "$work"' EXIT
 wallets="$work/wallets"
 export COLDKEY_PASSWORD="interop-Pa55-$(date +%s)"
 
-field() { "$WALLET_PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+# bittensor-wallet prints progress ("Encrypting...") on stdout too: the JSON is the last line.
+field() { "$WALLET_PY" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
 
 # 1. Theirs -> ours.
 theirs=$("$WALLET_PY" "$REPO_ROOT/scripts/wallet/interop.py" create "$wallets" from_btwallet </dev/null)

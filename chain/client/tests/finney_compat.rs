@@ -1,5 +1,6 @@
 //! The calls this client builds encode to the same bytes against Bittensor mainnet's metadata
-//! (`../shared/fixtures/subtensor-finney.scale`) as against ours: the same client can speak to
+//! (`../shared/fixtures/subtensor-finney.scale`, copied to
+//! `chain/runtime/tests/fixtures/`) as against ours: the same client can speak to
 //! a real subtensor node.
 
 use std::path::PathBuf;
@@ -20,13 +21,9 @@ fn ours() -> Metadata {
     load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../metadata/subnet.scale"))
 }
 
-/// The fixture lives beside the repository (`../shared/fixtures`); SUBTENSOR_FINNEY_METADATA
-/// points elsewhere.
+/// The runtime's compatibility test keeps a copy of the shared fixture in the repository.
 fn finney() -> Metadata {
-    let path = std::env::var_os("SUBTENSOR_FINNEY_METADATA").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/subtensor-finney.scale")
-    });
-    load(path)
+    load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/subtensor-finney.scale"))
 }
 
 fn encode(payload: &impl Payload, metadata: &Metadata) -> Vec<u8> {
