@@ -23,8 +23,10 @@ struct State {
 
 impl Chain {
     /// Finalized blocks in increasing order, starting with the latest one. When the subscription
-    /// breaks it is re-established with backoff; blocks are never repeated. The stream yields an
-    /// error and ends only after `attempts` failed resubscriptions in a row.
+    /// breaks it is re-established with backoff and resumes at the then-latest finalized block:
+    /// blocks are never repeated, but numbers can jump after a break (callers keyed by window
+    /// compute from the number, not from the count). The stream yields an error and ends only
+    /// after `attempts` failed resubscriptions in a row.
     pub fn finalized_blocks(&self) -> impl Stream<Item = Result<FinalizedBlock>> + Send + Unpin + 'static {
         let state = State { chain: self.clone(), inner: None, last: None, failures: 0 };
         Box::pin(futures::stream::unfold(Some(state), |state| async move {
@@ -44,11 +46,11 @@ impl Chain {
                 let next = state.inner.as_mut().expect("subscribed above").next().await;
                 match next {
                     Some(Ok(block)) => {
-                        state.failures = 0;
                         let number = block.number();
                         if state.last.is_some_and(|last| number <= last) {
                             continue;
                         }
+                        state.failures = 0;
                         state.last = Some(number);
                         let item = FinalizedBlock { number, hash: block.hash() };
                         return Some((Ok(item), Some(state)));

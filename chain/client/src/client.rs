@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::error::{DispatchError, TransactionEventsError};
-use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingRpc};
+use subxt::rpcs::client::reconnecting_rpc_client::RpcClient as ReconnectingRpc;
 use subxt::rpcs::{rpc_params, RpcClient};
 use subxt::tx::{Payload, TransactionStatus};
 use subxt::OnlineClient;
@@ -29,7 +29,7 @@ pub type AtBlock = subxt::client::ClientAtBlock<Config, subxt::client::OnlineCli
 /// How hard to try before giving up on the node.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Connection attempts, for the first connection and for each reconnection.
+    /// Attempts for the first connection, for each read, and for resubscribing to blocks.
     pub attempts: u32,
     /// Delay before the second attempt; it doubles up to `max_delay`.
     pub first_delay: Duration,
@@ -78,28 +78,32 @@ impl Chain {
         Chain::connect_with(url, ConnectOptions::default()).await
     }
 
-    /// Connects to `url` (`ws://` or `wss://`), retrying with exponential backoff; later
-    /// disconnections are healed the same way in the background.
+    /// Connects to `url` (`ws://` or `wss://`), retrying with exponential backoff for at most
+    /// `attempts` tries; later disconnections are healed in the background with the same backoff,
+    /// for as long as it takes (requests meanwhile fail as transient and are retried by reads).
     pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Chain> {
-        let policy = || {
-            ExponentialBackoff::from_millis(options.first_delay.as_millis().max(1) as u64)
-                .max_delay(options.max_delay)
-                .take(options.attempts.saturating_sub(1) as usize)
-        };
         let connect_error =
             |reason: String| ChainError::Connect { url: url.to_string(), attempts: options.attempts, reason };
-        let reconnecting = ReconnectingRpc::builder()
-            .retry_policy(policy())
+        let backoff = Backoff::new(options.first_delay, options.max_delay);
+        // The first connection gets `attempts` tries: the sum of their delays plus a connection
+        // timeout each. Reconnections later are not bounded.
+        let connection_timeout = Duration::from_secs(5);
+        let budget = backoff.clone().take(options.attempts.saturating_sub(1) as usize).sum::<Duration>()
+            + connection_timeout * options.attempts.max(1);
+        let builder = ReconnectingRpc::builder()
+            .retry_policy(backoff)
             .request_timeout(options.request_timeout)
-            .connection_timeout(Duration::from_secs(10))
-            .build(url)
-            .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .connection_timeout(connection_timeout);
+        let reconnecting = match tokio::time::timeout(budget, builder.build(url)).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(connect_error(e.to_string())),
+            Err(_) => return Err(connect_error(format!("no connection within {} s", budget.as_secs()))),
+        };
         let rpc = RpcClient::new(reconnecting);
         let api = OnlineClient::from_rpc_client_with_config(Config::default(), rpc.clone())
             .await
             .map_err(|e| connect_error(e.to_string()))?;
-        tracing::debug!(url, "connected to the chain");
+        tracing::debug!("connected to the chain");
         Ok(Chain { api, rpc, url: url.to_string(), options, nonces: Arc::default() })
     }
 
@@ -167,83 +171,118 @@ impl Chain {
         Ok(next)
     }
 
-    /// Forgets our nonce count for `account` after a rejection, so the next one is re-read.
-    async fn forget_nonce(&self, account: &AccountId) {
-        self.nonces.lock().await.remove(&account.0);
+    /// Gives a nonce back after its transaction was refused. If a later nonce is already out,
+    /// keep counting (re-reading would hand that later nonce out twice).
+    async fn release_nonce(&self, account: &AccountId, nonce: u64) {
+        let mut nonces = self.nonces.lock().await;
+        if nonces.get(&account.0) == Some(&(nonce + 1)) {
+            nonces.remove(&account.0);
+        }
     }
 
     /// Signs `payload` with `signer`, submits it and waits until it is in a finalized block.
-    /// Pool rejections and dispatch errors come back as [`ChainError::Pool`] / [`ChainError::Dispatch`].
+    ///
+    /// Refusals come back as [`ChainError::Pool`] (never entered a block) or
+    /// [`ChainError::Dispatch`] (executed and failed). [`ChainError::Unconfirmed`] means the
+    /// transaction may still land: do not blindly resubmit it.
     pub async fn submit<P: Payload>(
         &self,
         call: &'static str,
         payload: &P,
         signer: &Keypair,
     ) -> Result<Included> {
-        let account = signer.account_id();
-        let nonce = self.reserve_nonce(&account).await?;
-        let result = tokio::time::timeout(
-            self.options.finality_timeout,
-            self.submit_with_nonce(call, payload, signer, nonce),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(ChainError::Rpc(format!(
-                "{call} was not finalized within {} s",
-                self.options.finality_timeout.as_secs()
-            )))
-        });
-        if matches!(result, Err(ChainError::Pool { .. }) | Err(ChainError::Rpc(_))) {
-            self.forget_nonce(&account).await;
-        }
-        result
-    }
-
-    async fn submit_with_nonce<P: Payload>(
-        &self,
-        call: &'static str,
-        payload: &P,
-        signer: &Keypair,
-        nonce: u64,
-    ) -> Result<Included> {
         let at = self.finalized().await?;
         let mut transactions = at.transactions();
         transactions
             .validate(payload)
             .map_err(|e| ChainError::IncompatibleRuntime(format!("{call}: {e}")))?;
+        let account = signer.account_id();
+        let nonce = self.reserve_nonce(&account).await?;
         let params = DefaultExtrinsicParamsBuilder::<Config>::new().nonce(nonce).mortal(64).build();
-        let signed = transactions.create_signed(payload, signer, params).await.map_err(rpc_error)?;
+        let signed = match transactions.create_signed(payload, signer, params).await {
+            Ok(signed) => signed,
+            Err(e) => {
+                self.release_nonce(&account, nonce).await;
+                return Err(rpc_error(e));
+            }
+        };
         tracing::debug!(call, nonce, signer = %signer.ss58(), "submitting");
-        let mut progress = signed.submit_and_watch().await.map_err(|e| pool_or_rpc(call, e.to_string()))?;
-        while let Some(status) = progress.next().await {
-            let status = status.map_err(rpc_error)?;
-            let message = match status {
-                TransactionStatus::InFinalizedBlock(in_block) => {
-                    let block_hash = in_block.block_hash();
-                    let events = match in_block.wait_for_success().await {
-                        Ok(events) => events,
-                        Err(TransactionEventsError::ExtrinsicFailed(e)) => {
-                            return Err(dispatch_error(call, e))
-                        }
-                        Err(e) => return Err(rpc_error(e)),
-                    };
-                    let names = events
-                        .iter()
-                        .filter_map(|e| e.ok())
-                        .map(|e| format!("{}.{}", e.pallet_name(), e.event_name()))
-                        .collect();
-                    let block_number = self.at_hash(block_hash).await?.block_number();
-                    tracing::debug!(call, block_number, "finalized");
-                    return Ok(Included { block_hash, block_number, events: names });
+        let mut progress = match signed.submit_and_watch().await {
+            Ok(progress) => progress,
+            Err(e) => {
+                self.release_nonce(&account, nonce).await;
+                return Err(pool_or_rpc(call, e.to_string()));
+            }
+        };
+        let tx_hash = format!("{:?}", progress.extrinsic_hash());
+        let unconfirmed = |reason: String| ChainError::Unconfirmed { call, tx_hash: tx_hash.clone(), reason };
+        let watch = async {
+            while let Some(status) = progress.next().await {
+                let status = status.map_err(|e| unconfirmed(e.to_string()))?;
+                match status {
+                    TransactionStatus::InFinalizedBlock(in_block) => {
+                        let block_hash = in_block.block_hash();
+                        let events = match in_block.wait_for_success().await {
+                            Ok(events) => events,
+                            Err(TransactionEventsError::ExtrinsicFailed(e)) => {
+                                return Err(dispatch_error(call, e))
+                            }
+                            Err(e) => {
+                                return Err(unconfirmed(format!(
+                                    "finalized, but its events are unreadable: {e}"
+                                )))
+                            }
+                        };
+                        let names = events
+                            .iter()
+                            .filter_map(|e| e.ok())
+                            .map(|e| format!("{}.{}", e.pallet_name(), e.event_name()))
+                            .collect();
+                        let block_number = self.at_hash(block_hash).await?.block_number();
+                        tracing::debug!(call, block_number, "finalized");
+                        return Ok(Included { block_hash, block_number, events: names });
+                    }
+                    TransactionStatus::Invalid { message } => {
+                        return Err(ChainError::Pool { call, reason: PoolRejection::from_message(&message) })
+                    }
+                    TransactionStatus::Dropped { message } | TransactionStatus::Error { message } => {
+                        return Err(unconfirmed(message))
+                    }
+                    _ => continue,
                 }
-                TransactionStatus::Invalid { message }
-                | TransactionStatus::Dropped { message }
-                | TransactionStatus::Error { message } => message,
-                _ => continue,
-            };
-            return Err(ChainError::Pool { call, reason: PoolRejection::from_message(&message) });
+            }
+            Err(unconfirmed("the node stopped reporting on it".into()))
+        };
+        let result = tokio::time::timeout(self.options.finality_timeout, watch).await.unwrap_or_else(|_| {
+            Err(unconfirmed(format!("not finalized within {} s", self.options.finality_timeout.as_secs())))
+        });
+        if matches!(result, Err(ChainError::Pool { .. })) {
+            self.release_nonce(&account, nonce).await;
         }
-        Err(ChainError::Rpc(format!("the node stopped reporting on {call} before it was finalized")))
+        result
+    }
+}
+
+/// Delays that double from `first` up to `max`, forever (callers bound the count).
+#[derive(Debug, Clone)]
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff { next: first.max(Duration::from_millis(1)), max }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next.min(self.max);
+        self.next = delay.saturating_mul(2);
+        Some(delay)
     }
 }
 
@@ -272,4 +311,18 @@ fn dispatch_error(call: &'static str, error: DispatchError) -> ChainError {
         other => ("Runtime".into(), format!("{other:?}")),
     };
     ChainError::Dispatch { call, pallet, error: name, explanation: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let delays: Vec<u64> = Backoff::new(Duration::from_millis(250), Duration::from_secs(2))
+            .take(6)
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(delays, vec![250, 500, 1000, 2000, 2000, 2000]);
+    }
 }

@@ -23,6 +23,10 @@ pub enum ChainError {
     /// The transaction pool refused the transaction before it reached a block.
     #[error("{call} was rejected by the transaction pool: {reason}")]
     Pool { call: &'static str, reason: PoolRejection },
+    /// The transaction was sent but its fate is unknown (timeout, dropped by the node, broken
+    /// watch): it may still land. Check the chain before sending it again.
+    #[error("{call} ({tx_hash}) was sent but not confirmed: {reason}")]
+    Unconfirmed { call: &'static str, tx_hash: String, reason: String },
     /// A check this client makes before sending a transaction failed.
     #[error("{0}")]
     Refused(String),

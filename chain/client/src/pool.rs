@@ -38,19 +38,29 @@ impl PoolRejection {
         let m = message.to_ascii_lowercase();
         if m.contains("inability to pay some fees") || m.contains("payment") {
             PoolRejection::CannotPayFees
-        } else if m.contains("transaction is outdated") || m.contains("stale") {
+        } else if m.contains("transaction is outdated")
+            || m.contains("stale")
+            || m.contains("rendered invalid")
+        {
             PoolRejection::StaleNonce
         } else if m.contains("bad signature") || m.contains("badproof") || m.contains("bad proof") {
             PoolRejection::BadSignature
         } else if m.contains("already imported") || m.contains("alreadyimported") {
             PoolRejection::AlreadyImported
-        } else if m.contains("priority is too low") || m.contains("toolowpriority") {
+        } else if m.contains("priority is too low")
+            || m.contains("toolowpriority")
+            || (m.contains("priority") && m.contains("too low"))
+        {
             PoolRejection::PriorityTooLow
         } else if m.contains("temporarily banned") {
             PoolRejection::TemporarilyBanned
         } else if m.contains("ancient birth block") || m.contains("ancientbirthblock") {
             PoolRejection::Outdated
-        } else if m.contains("immediately limited") || m.contains("pool is full") {
+        } else if m.contains("immediately limited")
+            || m.contains("pool is full")
+            || m.contains("because of the limit")
+            || m.contains("exceeding limits")
+        {
             PoolRejection::PoolFull
         } else if m.contains("call") && m.contains("not expected") {
             PoolRejection::CallNotAllowed
@@ -115,6 +125,13 @@ mod tests {
             ("Transaction is temporarily banned", PoolRejection::TemporarilyBanned),
             ("Invalid Transaction: Custom error: 7", PoolRejection::Custom(7)),
             ("Invalid Transaction: Transaction has an ancient birth block", PoolRejection::Outdated),
+            // The chainHead/transactionWatch wording.
+            (
+                "The priority of the transaction is too low (pool 10 > current 10)",
+                PoolRejection::PriorityTooLow,
+            ),
+            ("Transaction could not enter the pool because of the limit", PoolRejection::PoolFull),
+            ("Extrinsic was rendered invalid by another extrinsic", PoolRejection::StaleNonce),
         ];
         for (message, want) in cases {
             assert_eq!(PoolRejection::from_message(message), want, "{message}");
@@ -127,5 +144,18 @@ mod tests {
         let long = "x".repeat(10_000);
         let PoolRejection::Other(m) = PoolRejection::from_message(&long) else { panic!() };
         assert_eq!(m.len(), 300);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_node_message_is_classified_without_panicking(message in "\\PC{0,400}") {
+            let reason = super::PoolRejection::from_message(&message);
+            prop_assert!(reason.to_string().chars().count() <= 300 + 100);
+        }
     }
 }

@@ -59,3 +59,16 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_and_amounts_round_trip(text in "\\PC{0,30}", rao in any::<u64>()) {
+            let _ = super::parse_tao(&text);
+            prop_assert_eq!(super::parse_tao(&super::format_tao(rao)), Ok(rao));
+        }
+    }
+}

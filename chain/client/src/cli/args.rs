@@ -18,7 +18,7 @@ pub struct ChainArgs {
         default_value = "ws://127.0.0.1:9944"
     )]
     pub url: String,
-    /// Connection attempts before giving up (backoff doubles from 250 ms up to 8 s).
+    /// Connection attempts before giving up (the delay doubles from 250 ms up to 8 s).
     #[arg(long = "chain-attempts", env = "SUBNET_CHAIN_ATTEMPTS", default_value_t = 8)]
     pub attempts: u32,
 }

@@ -75,20 +75,36 @@ pub struct RegenArgs {
     key: KeyKind,
     #[command(flatten)]
     wallet: WalletArgs,
-    /// The BIP-39 mnemonic (read from SUBNET_MNEMONIC rather than typed on a shared machine).
-    #[arg(long, env = "SUBNET_MNEMONIC", hide_env_values = true, group = "source")]
-    mnemonic: Option<String>,
-    /// The 32-byte secret seed, hex.
-    #[arg(long, env = "SUBNET_SEED", hide_env_values = true, group = "source")]
-    seed: Option<String>,
+    /// The BIP-39 mnemonic. Better: leave out --mnemonic/--seed/--uri and type it at the hidden
+    /// prompt, or set SUBNET_MNEMONIC (a command line shows in `ps` and shell history).
+    #[arg(long, env = "SUBNET_MNEMONIC", hide_env_values = true, group = "source", value_parser = secret)]
+    mnemonic: Option<Secret>,
+    /// The 32-byte secret seed, hex (or SUBNET_SEED).
+    #[arg(long, env = "SUBNET_SEED", hide_env_values = true, group = "source", value_parser = secret)]
+    seed: Option<Secret>,
     /// A development key URI such as //Alice or //miner1//hotkey.
     #[arg(long, group = "source")]
     uri: Option<String>,
     /// Store the coldkey unencrypted (dev and localnet keys only).
     #[arg(long)]
     no_password: bool,
+    /// Replace an existing key file.
     #[arg(long)]
     overwrite: bool,
+}
+
+/// A secret from the command line or environment: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+fn secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret(zeroize::Zeroizing::new(text.to_string())))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -103,6 +119,7 @@ pub struct RegisterArgs {
     chain: ChainArgs,
     #[command(flatten)]
     wallet: WalletArgs,
+    /// The subnet.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
     /// Refuse if registration costs more than this many TAO.
@@ -124,6 +141,7 @@ pub struct StakeArgs {
     chain: ChainArgs,
     #[command(flatten)]
     wallet: WalletArgs,
+    /// The subnet.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
     /// Amount in TAO (up to 9 decimals).
@@ -138,6 +156,7 @@ pub struct StakeArgs {
 pub struct MetagraphArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    /// The subnet.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
 }
@@ -191,6 +210,14 @@ fn new_password(wallet: &Wallet, no_password: bool) -> Result<Option<zeroize::Ze
 
 fn wallet_new(args: NewArgs) -> Result<(), CliError> {
     let wallet = args.wallet.wallet()?;
+    // Refuse before asking for a password or writing anything.
+    for (wanted, path) in
+        [(!args.hotkey_only, wallet.coldkey_path()), (!args.coldkey_only, wallet.hotkey_path())]
+    {
+        if wanted && !args.overwrite && path.exists() {
+            return Err(crate::WalletError::Exists { path }.into());
+        }
+    }
     if !args.hotkey_only {
         let password = new_password(&wallet, args.no_password)?;
         let (key, phrase) = Keypair::generate(args.words)?;
@@ -215,16 +242,25 @@ fn print_mnemonic(kind: &str, phrase: &str) {
 fn wallet_regen(args: RegenArgs) -> Result<(), CliError> {
     let wallet = args.wallet.wallet()?;
     let key = match (&args.mnemonic, &args.seed, &args.uri) {
-        (Some(phrase), _, _) => Keypair::from_phrase(phrase)?,
+        (Some(phrase), _, _) => Keypair::from_phrase(&phrase.0)?,
         (_, Some(seed), _) => {
-            let bytes = hex::decode(seed.trim().trim_start_matches("0x"))
+            let bytes = hex::decode(seed.0.trim().trim_start_matches("0x"))
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .ok_or_else(|| CliError::Usage("--seed must be 32 bytes of hex".into()))?;
             Keypair::from_seed(&bytes)
         }
         (_, _, Some(uri)) => Keypair::from_uri(uri)?,
-        _ => return Err(CliError::Usage("give one of --mnemonic, --seed or --uri".into())),
+        _ => {
+            let no_terminal =
+                || CliError::Usage("give --mnemonic, --seed or --uri (no terminal to ask on)".into());
+            if crate::wallet::in_ci() {
+                return Err(no_terminal());
+            }
+            let phrase =
+                zeroize::Zeroizing::new(rpassword::prompt_password("mnemonic: ").map_err(|_| no_terminal())?);
+            Keypair::from_phrase(&phrase)?
+        }
     };
     match args.key {
         KeyKind::Coldkey => {

@@ -46,6 +46,12 @@ pub fn is_encrypted(data: &[u8]) -> bool {
     data.starts_with(PREFIX)
 }
 
+/// Whether keyfile bytes use an encryption older bittensor versions wrote (Ansible vault, Fernet),
+/// which this client does not read.
+pub fn is_legacy_encrypted(data: &[u8]) -> bool {
+    data.starts_with(b"$ANSIBLE_VAULT") || data.starts_with(b"gAAAAA")
+}
+
 fn derive_key(password: &[u8]) -> Result<Zeroizing<[u8; 32]>, EncryptionError> {
     let params = argon2::Params::new(MEM_LIMIT_KIB, OPS_LIMIT, 1, Some(32))
         .map_err(|e| EncryptionError::Kdf(e.to_string()))?;

@@ -11,7 +11,7 @@ use super::WalletError;
 pub const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalletError + '_ {
-    move |source| WalletError::Io { path: path.to_path_buf(), source }
+    move |error| WalletError::Io { path: path.to_path_buf(), error }
 }
 
 /// Reads a keyfile, refusing missing files and files over [`MAX_KEYFILE_BYTES`].

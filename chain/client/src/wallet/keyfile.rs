@@ -55,7 +55,18 @@ impl KeyfileData {
     /// `ss58Address`; they must agree.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<KeyfileData, WalletError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|_| bad(path, "not a JSON keyfile"))?;
-        let Value::Object(map) = value else { return Err(bad(path, "not a JSON object")) };
+        let Value::Object(mut map) = value else { return Err(bad(path, "not a JSON object")) };
+        let parsed = Self::from_map(&map, path);
+        // The secrets were copied out (into zeroizing buffers); wipe the JSON's own strings.
+        for value in map.values_mut() {
+            if let Value::String(s) = value {
+                s.zeroize();
+            }
+        }
+        parsed
+    }
+
+    fn from_map(map: &Map<String, Value>, path: &Path) -> Result<KeyfileData, WalletError> {
         match map.get("cryptoType") {
             None | Some(Value::Null) => {}
             Some(v) if v.as_u64() == Some(1) => {}
@@ -63,7 +74,7 @@ impl KeyfileData {
         }
         let mut publics = Vec::new();
         for name in ["publicKey", "accountId"] {
-            if let Some(bytes) = hex_field(&map, name, path)? {
+            if let Some(bytes) = hex_field(map, name, path)? {
                 publics.push(
                     <[u8; 32]>::try_from(bytes.as_slice())
                         .map_err(|_| bad(path, format!("{name} is not 32 bytes")))?,
@@ -82,14 +93,14 @@ impl KeyfileData {
             None | Some(Value::Null) => None,
             Some(_) => return Err(bad(path, "secretPhrase is not a string")),
         };
-        let seed = match hex_field(&map, "secretSeed", path)? {
+        let seed = match hex_field(map, "secretSeed", path)? {
             Some(bytes) => Some(Zeroizing::new(
                 <[u8; 32]>::try_from(bytes.as_slice())
                     .map_err(|_| bad(path, "secretSeed is not 32 bytes"))?,
             )),
             None => None,
         };
-        let private_key = hex_field(&map, "privateKey", path)?;
+        let private_key = hex_field(map, "privateKey", path)?;
         Ok(KeyfileData { public, phrase, seed, private_key })
     }
 

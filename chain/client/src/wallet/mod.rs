@@ -3,15 +3,18 @@
 
 mod encryption;
 mod files;
+#[cfg(test)]
+mod fuzz_tests;
 mod keyfile;
 mod keypair;
 mod password;
 
 use std::path::{Path, PathBuf};
 
-pub use encryption::{decrypt, encrypt, is_encrypted};
+pub use encryption::{decrypt, encrypt, is_encrypted, is_legacy_encrypted};
 pub use keyfile::KeyfileData;
 pub use keypair::{parse_ss58, ss58, Keypair, SS58_PREFIX};
+pub(crate) use password::in_ci;
 pub use password::{password_env_var, PasswordSource};
 
 use crate::client::AccountId;
@@ -19,8 +22,8 @@ use crate::client::AccountId;
 /// What can go wrong with a wallet. Messages name files and addresses, never secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path} does not exist (create it with `wallet new` or `wallet regen`)")]
     Missing { path: PathBuf },
     #[error("{path} already exists; pass --overwrite to replace it")]
@@ -120,8 +123,8 @@ impl Wallet {
     /// The hotkey, which btcli stores unencrypted.
     pub fn hotkey(&self) -> Result<Keypair, WalletError> {
         let path = self.hotkey_path();
-        let bytes = files::read_bounded(&path)?;
-        if is_encrypted(&bytes) {
+        let bytes = zeroize::Zeroizing::new(files::read_bounded(&path)?);
+        if is_encrypted(&bytes) || is_legacy_encrypted(&bytes) {
             return Err(WalletError::BadKeyfile { path, why: "encrypted hotkeys are not supported".into() });
         }
         KeyfileData::parse(&bytes, &path)?.keypair(&path)
@@ -131,6 +134,13 @@ impl Wallet {
     pub fn coldkey(&self, password: &PasswordSource) -> Result<Keypair, WalletError> {
         let path = self.coldkey_path();
         let bytes = files::read_bounded(&path)?;
+        if is_legacy_encrypted(&bytes) {
+            return Err(WalletError::BadKeyfile {
+                path,
+                why: "encrypted the old way (Ansible vault or Fernet): re-encrypt it with a current btcli"
+                    .into(),
+            });
+        }
         let plain = if is_encrypted(&bytes) {
             let password = password.get(&self.name, &path, false)?;
             decrypt(&bytes, password.as_bytes()).map_err(|e| e.at(&path))?
@@ -181,7 +191,10 @@ impl Wallet {
     pub fn list(root: &Path) -> Result<Vec<WalletSummary>, WalletError> {
         let mut wallets = Vec::new();
         for name in files::dir_names(root)? {
-            let Ok(wallet) = Wallet::new(root, &name, "default") else { continue };
+            let Ok(wallet) = Wallet::new(root, &name, "default") else {
+                tracing::warn!(name, "skipping a wallet directory whose name this client does not accept");
+                continue;
+            };
             if !wallet.dir().is_dir() {
                 continue;
             }

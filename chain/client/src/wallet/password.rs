@@ -1,8 +1,8 @@
 //! Where a coldkey password comes from: the environment or the terminal, never a log.
 //!
 //! Two environment conventions are read:
-//! - `BT_COLD_PW_<NAME>`: the password in plain text, keyed by wallet name (NAME upper-cased,
-//!   other characters as given), convenient for scripts and tests;
+//! - `BT_COLD_PW_<NAME>`: the password in plain text, keyed by wallet name (upper-cased, anything
+//!   but letters and digits as `_`, so `my-wallet` reads `BT_COLD_PW_MY_WALLET`), for scripts;
 //! - `BT_PW_<PATH>`: bittensor-wallet 4's own variable, keyed by the coldkey's path (`/` and `.`
 //!   become `_`, upper-cased), holding base64 of the password XOR-ed with the variable's name.
 
@@ -24,7 +24,16 @@ pub enum PasswordSource {
 
 /// `BT_COLD_PW_<NAME>` for a wallet name.
 pub fn password_env_var(wallet: &str) -> String {
-    format!("BT_COLD_PW_{}", wallet.to_uppercase())
+    let name: String = wallet
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("BT_COLD_PW_{name}")
+}
+
+/// `CI` set to anything but empty, `0` or `false`.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"))
 }
 
 /// bittensor-wallet's variable name for a keyfile path.
@@ -49,6 +58,11 @@ impl PasswordSource {
         }
         let plain_var = password_env_var(name);
         if let Ok(password) = std::env::var(&plain_var) {
+            if confirm && password.is_empty() {
+                return Err(WalletError::Invalid(format!(
+                    "{plain_var} is empty; an empty password protects nothing (use --no-password for dev keys)"
+                )));
+            }
             return Ok(Zeroizing::new(password));
         }
         let btwallet_var = btwallet_env_var(path);
@@ -57,8 +71,16 @@ impl PasswordSource {
                 WalletError::Invalid(format!("{btwallet_var} is not a bittensor-wallet password value"))
             });
         }
-        let need = || WalletError::NeedPassword { path: path.to_path_buf(), env_var: plain_var.clone() };
-        if std::env::var_os("CI").is_some() {
+        let need = || {
+            if confirm {
+                WalletError::Invalid(format!(
+                    "a new coldkey needs a password: set {plain_var} or run in a terminal (or --no-password for dev keys)"
+                ))
+            } else {
+                WalletError::NeedPassword { path: path.to_path_buf(), env_var: plain_var.clone() }
+            }
+        };
+        if in_ci() {
             return Err(need());
         }
         let prompt = format!("password for the coldkey of wallet {name}: ");
@@ -98,5 +120,6 @@ mod tests {
         let source = PasswordSource::Given(Zeroizing::new("x".into()));
         assert_eq!(source.get("w", Path::new("/w/coldkey"), false).unwrap().as_str(), "x");
         assert_eq!(password_env_var("miner1"), "BT_COLD_PW_MINER1");
+        assert_eq!(password_env_var("my-wallet.2"), "BT_COLD_PW_MY_WALLET_2");
     }
 }
