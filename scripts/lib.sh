@@ -72,17 +72,23 @@ build_node() {
 CHAIN_VENV="$CACHE_HOME/chain-venv"
 CHAIN_PY="$CHAIN_VENV/bin/python"
 
-# A venv with polkascan's substrate-interface: an independent client for the localnet's setup
-# and the interop check. Pinned (scripts/chain/requirements.txt), wheels only, cached.
-setup_chain_venv() {
-  local req="$REPO_ROOT/scripts/chain/requirements.txt" stamp="$CHAIN_VENV/.requirements"
-  if [ -x "$CHAIN_PY" ] && cmp -s "$req" "$stamp"; then return 0; fi
+# setup_venv VENV REQUIREMENTS WHAT: a cached venv with pinned wheels, rebuilt only when the
+# requirements file changes.
+setup_venv() {
+  local venv="$1" req="$2" what="$3" stamp="$1/.requirements"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$stamp"; then return 0; fi
   need_apt python3 python3-venv
-  log "installing substrate-interface into $CHAIN_VENV"
-  rm -rf "$CHAIN_VENV"
-  python3 -m venv "$CHAIN_VENV" >&2
-  "$CHAIN_PY" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2
+  log "installing $what into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2
   cp "$req" "$stamp"
+}
+
+# polkascan's substrate-interface: an independent client for the localnet's setup and the
+# interop check (scripts/chain/requirements.txt).
+setup_chain_venv() {
+  setup_venv "$CHAIN_VENV" "$REPO_ROOT/scripts/chain/requirements.txt" substrate-interface
 }
 
 # build_binaries: the miner and validator. Built as `cargo test` builds them (their CLI tests
@@ -96,14 +102,7 @@ build_binaries() {
 WALLET_VENV="$CACHE_HOME/btwallet-venv"
 WALLET_PY="$WALLET_VENV/bin/python"
 setup_wallet_venv() {
-  local req="$REPO_ROOT/scripts/wallet/requirements.txt" stamp="$WALLET_VENV/.requirements"
-  if [ -x "$WALLET_PY" ] && cmp -s "$req" "$stamp"; then return 0; fi
-  need_apt python3 python3-venv
-  log "installing bittensor-wallet into $WALLET_VENV"
-  rm -rf "$WALLET_VENV"
-  python3 -m venv "$WALLET_VENV" >&2
-  "$WALLET_PY" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2
-  cp "$req" "$stamp"
+  setup_venv "$WALLET_VENV" "$REPO_ROOT/scripts/wallet/requirements.txt" bittensor-wallet
 }
 
 # Features every test build uses, so the chain stack is compiled once in one configuration:

@@ -15,7 +15,7 @@ use crate::AccountId;
 /// Wallet and chain commands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ChainCommand {
-    /// Create, regenerate and list wallets (btcli's layout under ~/.bittensor/wallets).
+    /// Create, regenerate, list and check wallets (btcli's layout under ~/.bittensor/wallets).
     #[command(subcommand)]
     Wallet(WalletCommand),
     /// Register the wallet's hotkey in a subnet, paying the current burn from its coldkey.
