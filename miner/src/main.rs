@@ -22,11 +22,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    subnet_client::cli::init_logging();
-    let runtime = tokio::runtime::Runtime::new()?;
-    match cli.command {
-        Command::Chain(command) => runtime.block_on(command.run())?,
+    match Cli::parse().command {
+        Command::Chain(command) => subnet_client::cli::run_blocking(command)?,
     }
     Ok(())
 }

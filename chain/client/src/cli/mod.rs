@@ -18,6 +18,15 @@ pub enum CliError {
     Wallet(#[from] crate::WalletError),
     #[error("{0}")]
     Usage(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// Runs one of the shared commands to completion, logging to stderr: what both binaries' `main`
+/// does with them.
+pub fn run_blocking(command: ChainCommand) -> Result<(), CliError> {
+    init_logging();
+    tokio::runtime::Runtime::new()?.block_on(command.run())
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors).
