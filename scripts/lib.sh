@@ -39,9 +39,10 @@ need_cargo() {
   command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs)"
 }
 
-# Build prerequisites and the default corpus (Debian's fortunes, BSD licence).
+# Build prerequisites and the default corpus (Debian's fortunes, BSD licence). libopenblas0 is
+# only for the optional `--gemm openblas` backend (loaded at run time) and its tests.
 setup_prereqs() {
-  need_apt fortunes libopenblas-dev pkg-config gcc g++ python3
+  need_apt fortunes libopenblas0 pkg-config gcc g++ python3
   need_cargo
 }
 

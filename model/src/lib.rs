@@ -5,6 +5,7 @@ pub mod codec;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod gemm;
 pub mod io;
 pub mod llama;
 pub mod ops;
@@ -21,9 +22,9 @@ pub use llama::Llama;
 pub use params::Params;
 
 /// Sets the worker thread count for candle's matmuls and this crate's kernels. Call once at
-/// start-up, before any tensor work; results are bitwise reproducible for a fixed count.
+/// start-up, before any tensor work; results are bitwise reproducible for a fixed count (and
+/// GEMM kernel, [`gemm::init`]).
 pub fn init_threads(threads: Option<usize>) {
-    ops::init_blas();
     if let Some(n) = threads.filter(|n| *n > 0) {
         // candle reads RAYON_NUM_THREADS on each matmul; rayon's global pool reads it once.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());

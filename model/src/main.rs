@@ -30,6 +30,14 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    match model::gemm::init(args.gemm) {
+        Ok(kernel) if args.command.computes() => tracing::info!("gemm kernel: {kernel}"),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("error: --gemm {}: {e}", args.gemm);
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     model::init_threads(args.threads);
     match cli::run(args.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

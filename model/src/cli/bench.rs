@@ -90,12 +90,16 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     let tps = (a.steps * a.batch * a.seq) as f64 / secs;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    let kernel = model::gemm::kernel();
+    println!("gemm kernel: {kernel}");
     println!(
-        "candle tokens_per_s={tps:.1} step_ms={:.1} params={} threads={threads} batch={} seq={}",
+        "candle tokens_per_s={tps:.1} step_ms={:.1} params={} threads={threads} batch={} seq={} gemm={}:{}",
         secs * 1000.0 / a.steps as f64,
         cfg.num_params(),
         a.batch,
-        a.seq
+        a.seq,
+        kernel.library(),
+        kernel.name,
     );
     Ok(())
 }

@@ -21,6 +21,11 @@ pub struct Cli {
     /// for a fixed thread count.
     #[arg(long, global = true, env = "MODEL_THREADS")]
     pub threads: Option<usize>,
+    /// Matrix-product library: gemm (pure Rust, kernels chosen by CPU features), openblas (the
+    /// system OpenBLAS, its core held to the CPU's instruction set), or auto (gemm unless it
+    /// has no kernel at the CPU's level). The chosen kernel is logged at start-up.
+    #[arg(long, global = true, env = "MODEL_GEMM", default_value = "auto")]
+    pub gemm: model::gemm::Choice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +50,13 @@ pub enum Command {
     Study(study::StudyArgs),
     /// Measure training throughput (tokens/s) of one full step on random tokens.
     Bench(bench::BenchArgs),
+}
+
+impl Command {
+    /// Whether the command does tensor work (so the GEMM kernel is worth a log line).
+    pub fn computes(&self) -> bool {
+        !matches!(self, Command::TrainTokenizer(_) | Command::Prepare(_) | Command::Config(_))
+    }
 }
 
 /// Which model architecture to use.

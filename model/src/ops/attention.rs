@@ -9,9 +9,9 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::linear::{sgemm, MatRef};
 use super::softmax::{softmax_row, softmax_row_backward};
 use super::{f32_slice, with_f32, RopeTables};
+use crate::gemm::{sgemm, MatRef};
 
 struct Attention {
     shape: AttnShape,

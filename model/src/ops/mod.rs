@@ -20,7 +20,7 @@ mod swiglu;
 
 pub use attention::{attention, AttnShape};
 pub use cross_entropy::cross_entropy;
-pub use linear::{init_blas, linear};
+pub use linear::linear;
 pub use rms_norm::rms_norm;
 pub use rope::{rope, RopeTables};
 pub use softmax::causal_softmax;
