@@ -30,12 +30,14 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match model::gemm::init(args.gemm) {
-        Ok(kernel) if args.command.computes() => tracing::info!("gemm kernel: {kernel}"),
-        Ok(_) => {}
-        Err(e) => {
-            eprintln!("error: --gemm {}: {e}", args.gemm);
-            return std::process::ExitCode::FAILURE;
+    // Before any thread starts: an OpenBLAS core switch sets an environment variable.
+    if args.command.computes() {
+        match model::gemm::init(args.gemm) {
+            Ok(kernel) => tracing::info!("gemm kernel: {kernel}"),
+            Err(e) => {
+                eprintln!("error: --gemm {} (or MODEL_GEMM): {e}", args.gemm);
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
     model::init_threads(args.threads);

@@ -52,6 +52,14 @@ pub struct OpenBlas {
     pub note: Option<String>,
 }
 
+/// Whether [`load`] may switch cores: that sets an environment variable, which is sound only
+/// while no other thread runs (at start-up, from `gemm::init`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreSwitch {
+    Allowed,
+    Forbidden,
+}
+
 /// What to do about the core a freshly loaded OpenBLAS chose, given the CPU's level.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
@@ -90,17 +98,19 @@ fn core_for(isa: Isa) -> Option<&'static str> {
     }
 }
 
-/// Keep a core of the CPU's level (or one we cannot classify); otherwise switch to the
-/// canonical core of that level, up from a slower one or down from one the CPU cannot run.
+/// Keep a core of the CPU's level; otherwise switch to the canonical core of that level: up
+/// from a slower one, down from one the CPU cannot run, or away from a name we cannot classify
+/// ("Unknown"). On CPUs below AVX there is nothing to switch to.
 pub fn plan(core: &str, cpu: Isa) -> Plan {
     match (core_isa(core), core_for(cpu)) {
-        (Some(have), Some(want)) if have.rank() != cpu.rank() => Plan::Switch(want),
-        _ => Plan::Keep,
+        (Some(have), _) if have.rank() == cpu.rank() => Plan::Keep,
+        (_, Some(want)) => Plan::Switch(want),
+        (_, None) => Plan::Keep,
     }
 }
 
 /// Opens the first OpenBLAS that loads, and holds its core to the CPU's level `cpu`.
-pub fn load(cpu: Isa) -> Result<OpenBlas, GemmError> {
+pub fn load(cpu: Isa, switch: CoreSwitch) -> Result<OpenBlas, GemmError> {
     let names: Vec<String> = match std::env::var("MODEL_OPENBLAS_LIB") {
         Ok(p) if !p.is_empty() => vec![p],
         _ => NAMES.iter().map(|s| s.to_string()).collect(),
@@ -136,12 +146,6 @@ pub fn load(cpu: Isa) -> Result<OpenBlas, GemmError> {
         set_threads(1);
         (c_str(corename()), c_str(config()))
     };
-    let mut lib =
-        OpenBlas { sgemm, core_isa: core_isa(&chosen), core: chosen.clone(), path, config, note: None };
-    let Plan::Switch(want) = plan(&chosen, cpu) else {
-        return Ok(lib);
-    };
-    let (path, config) = (lib.path.clone(), lib.config.clone());
     let refuse = |reason: String| GemmError::OpenBlasLevel {
         path: path.clone(),
         config: config.clone(),
@@ -149,17 +153,33 @@ pub fn load(cpu: Isa) -> Result<OpenBlas, GemmError> {
         cpu,
         reason,
     };
+    // 64-bit-integer builds export the same symbol names with i64 arguments.
+    if config.contains("USE64BITINT") {
+        return Err(refuse(
+            "is a 64-bit-integer (ILP64) build, which this 32-bit interface cannot call".into(),
+        ));
+    }
+    let Plan::Switch(want) = plan(&chosen, cpu) else {
+        let isa = core_isa(&chosen);
+        return Ok(OpenBlas { sgemm, core_isa: isa, core: chosen.clone(), path, config, note: None });
+    };
+    if switch == CoreSwitch::Forbidden {
+        return Err(refuse(format!(
+            "switching it to {want} needs the start-up call gemm::init (or OPENBLAS_CORETYPE={want})"
+        )));
+    }
     let (Some(quit), Some(init)) =
         (lookup(handle, "gotoblas_dynamic_quit"), lookup(handle, "gotoblas_dynamic_init"))
     else {
-        return Err(refuse("it is not a DYNAMIC_ARCH build, so it cannot switch cores".into()));
+        return Err(refuse("is not a DYNAMIC_ARCH build, so it cannot switch cores".into()));
     };
     // SAFETY: `void gotoblas_dynamic_quit(void)` / `void gotoblas_dynamic_init(void)` of
     // DYNAMIC_ARCH builds: quit clears the kernel table, init selects it again (reading
     // OPENBLAS_CORETYPE) and sizes its blocking; no BLAS call has run yet, so no buffer sized
-    // for the old core exists. The environment is changed only here, once per process at
-    // start-up (inside the OnceLock that selects the kernel), and restored right after.
-    unsafe {
+    // for the old core exists. The environment is changed only with `CoreSwitch::Allowed`,
+    // which only `gemm::init` passes, documented to run before any other thread starts; it is
+    // restored right after.
+    let core = unsafe {
         let (quit, init) = (
             std::mem::transmute::<*mut c_void, VoidFn>(quit),
             std::mem::transmute::<*mut c_void, VoidFn>(init),
@@ -173,18 +193,18 @@ pub fn load(cpu: Isa) -> Result<OpenBlas, GemmError> {
             None => std::env::remove_var("OPENBLAS_CORETYPE"),
         }
         set_threads(1);
-        lib.core = c_str(corename());
+        c_str(corename())
+    };
+    let isa = core_isa(&core);
+    if isa.is_none_or(|isa| isa.rank() != cpu.rank()) {
+        return Err(refuse(format!("asked for {want}, it runs {core}")));
     }
-    if !lib.core.eq_ignore_ascii_case(want) {
-        return Err(refuse(format!("asked for {want}, it runs {}", lib.core)));
-    }
-    lib.core_isa = core_isa(&lib.core);
     let how = if std::env::var_os("OPENBLAS_CORETYPE").is_some() { "was set to" } else { "chose" };
-    lib.note = Some(format!(
+    let note = format!(
         "OpenBLAS {how} {chosen} ({}) on this {cpu} CPU; switched to {want}",
         fmt_isa(core_isa(&chosen))
-    ));
-    Ok(lib)
+    );
+    Ok(OpenBlas { sgemm, core_isa: isa, core, path, config, note: Some(note) })
 }
 
 fn fmt_isa(isa: Option<Isa>) -> String {
@@ -204,9 +224,9 @@ impl OpenBlas {
         // (transpose flag, leading dimension) of an operand with `cols` columns.
         let layout = |x: MatRef, cols: usize| -> (c_int, c_int) {
             if x.cs == 1 {
-                (NO_TRANS, x.rs.max(cols).max(1) as c_int)
+                (NO_TRANS, int(x.rs.max(cols).max(1)))
             } else {
-                (TRANS, x.cs as c_int)
+                (TRANS, int(x.cs))
             }
         };
         let (ta, lda) = layout(a, k);
@@ -217,7 +237,7 @@ impl OpenBlas {
             // and `dst`, and `out` is that block of `dst`, disjoint between blocks.
             unsafe {
                 let a_ptr = a.data.as_ptr().add(row0 * a.rs);
-                let (rows, n, k) = (rows as c_int, n as c_int, k as c_int);
+                let (rows, n, k) = (int(rows), int(n), int(k));
                 (self.sgemm)(
                     ROW_MAJOR,
                     ta,
@@ -244,6 +264,11 @@ impl OpenBlas {
         let per = m.div_ceil(blocks);
         dst.par_chunks_mut(per * n).enumerate().for_each(|(i, out)| call(i * per, out.len() / n, out));
     }
+}
+
+/// A dimension as BLAS's `int`; the model's shapes are far below 2^31.
+fn int(x: usize) -> c_int {
+    c_int::try_from(x).expect("matrix dimension fits a C int")
 }
 
 fn open(name: &str) -> Result<*mut c_void, String> {
@@ -302,7 +327,8 @@ mod tests {
         ] {
             assert_eq!(plan(core, cpu), Plan::Keep, "{core} on {cpu}");
         }
-        // Names from a newer OpenBLAS than this table are trusted, not guessed at.
-        assert_eq!(plan("Zen5", Isa::Avx512), Plan::Keep);
+        // A name the table does not know is not trusted on a CPU with AVX or better.
+        assert_eq!(plan("Unknown", Isa::Avx512), Plan::Switch("SkylakeX"));
+        assert_eq!(plan("Unknown", Isa::Sse), Plan::Keep);
     }
 }

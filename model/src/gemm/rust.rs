@@ -4,44 +4,54 @@
 use super::cpu::Isa;
 use super::MatRef;
 
-/// The crate's version, for the kernel report (keep in step with the workspace pin).
-pub const VERSION: &str = "0.19";
+/// The kernel the `gemm` crate picks on this CPU.
+pub struct GemmKernel {
+    pub isa: Isa,
+    /// Its module in `gemm-f32` (`avx512f`, `fma`, `neon`, `scalar`).
+    pub name: &'static str,
+    /// Whether the CPU has every feature that kernel needs; it panics on first use otherwise.
+    pub usable: bool,
+    /// The features it needs and the CPU lacks.
+    pub missing: Vec<&'static str>,
+}
 
-/// The kernel `gemm` 0.19 runs f32 products with on this CPU. This is the crate's own rule
-/// (`gemm_common::gemm_def!`'s `init_gemm_fn`, with the workspace's `x86-v4` feature):
-/// AVX-512F, else FMA (its x86-64-v3 kernel), else its generic code; NEON on aarch64.
-/// `tests/gemm.rs` checks this against the function the crate actually dispatches to.
-pub fn kernel() -> (Isa, &'static str) {
+/// The crate's own rule (0.19, `gemm_common::gemm_def!`'s `init_gemm_fn`, with the workspace's
+/// `x86-v4` feature): AVX-512F, else FMA, else its generic code; NEON on aarch64. The x86
+/// kernels unwrap `gemm_common::simd::{V4, V3}::try_new()`, whose feature lists are `NEEDS_*`.
+/// `tests/gemm.rs` checks the name against the function the crate really dispatches to.
+pub fn kernel() -> GemmKernel {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return (Isa::Avx512, "avx512f");
-        }
-        // (Its x86-64-v3 kernel also needs AVX2, which every CPU with FMA3 but an AMD
-        // Piledriver-era one has.)
-        if std::arch::is_x86_feature_detected!("fma") {
-            return (Isa::Avx2Fma, "fma");
-        }
-        // Compiled for the baseline target: SSE2 at most.
-        (Isa::Sse, "scalar")
+        const NEEDS_V3: &[&str] = &["sse3", "ssse3", "sse4.1", "sse4.2", "avx", "avx2", "fma", "f16c"];
+        let missing = |extra: &[&'static str]| -> Vec<&'static str> {
+            NEEDS_V3.iter().chain(extra).copied().filter(|f| !super::cpu::x86_has(f)).collect()
+        };
+        let (isa, name, missing) = if std::arch::is_x86_feature_detected!("avx512f") {
+            (Isa::Avx512, "avx512f", missing(&["avx512f"]))
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            (Isa::Avx2Fma, "fma", missing(&[]))
+        } else {
+            // Compiled for the baseline target: SSE2 at most.
+            (Isa::Sse, "scalar", Vec::new())
+        };
+        GemmKernel { isa, name, usable: missing.is_empty(), missing }
     }
     #[cfg(target_arch = "aarch64")]
     {
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            return (Isa::Neon, "neon");
-        }
-        (Isa::Scalar, "scalar")
+        let neon = std::arch::is_aarch64_feature_detected!("neon");
+        let (isa, name) = if neon { (Isa::Neon, "neon") } else { (Isa::Scalar, "scalar") };
+        GemmKernel { isa, name, usable: true, missing: Vec::new() }
     }
     #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        (Isa::Scalar, "scalar")
+        GemmKernel { isa: Isa::Scalar, name: "scalar", usable: true, missing: Vec::new() }
     }
 }
 
 /// `dst = a @ b` (overwritten) on `threads` threads; the caller has checked every bound.
 pub fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, dst: &mut [f32], threads: usize) {
     // The crate splits the output over rayon, never `k`, so each element's sum runs in one
-    // order for a given thread count.
+    // order for a given thread count (and cache geometry, from which it sizes its blocks).
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     let (a_cs, a_rs, b_cs, b_rs) = (a.cs as isize, a.rs as isize, b.cs as isize, b.rs as isize);
     // SAFETY: `super::sgemm` checked that every index the kernel forms is inside the slices;
