@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod quorum;
+pub mod state;
 pub mod window;
 
 pub use config::{ConfigError, RunConfig, RunId};
