@@ -267,6 +267,9 @@ impl RunConfig {
         if a.k == 0 || !positive(a.clip_cap) || !positive(a.clip_history) {
             return bad("aggregate", "k must be at least 1, clip_cap and clip_history positive");
         }
+        if (a.k as usize).saturating_add(a.reserve as usize) > crate::quorum::MAX_RANKED {
+            return bad("aggregate", "k + reserve must be at most 256 (the approval bitmap's size)");
+        }
         Ok(())
     }
 

@@ -32,16 +32,18 @@ pub struct Approval {
     pub base: [u8; 32],
 }
 
-/// The bitmap length for `n` ranked candidates: at least one byte, so an empty approval is
-/// still a commitment that shows a live validator.
-pub fn bitmap_len(n: usize) -> usize {
-    n.div_ceil(8).max(1)
-}
+/// Bytes of an approval bitmap: one fixed size (a `Raw32` commitment field), so at most 256
+/// ranked candidates (`K + R <= 256`, checked by the run configuration).
+pub const BITMAP_BYTES: usize = 32;
 
-/// The bitmap approving the ranked candidates at `approved` (indices into the ranked list).
+/// Most candidates a bitmap can rank.
+pub const MAX_RANKED: usize = BITMAP_BYTES * 8;
+
+/// The bitmap approving the ranked candidates at `approved` (indices into the ranked list of
+/// `n`; others are ignored).
 pub fn bitmap(n: usize, approved: impl IntoIterator<Item = usize>) -> Vec<u8> {
-    let mut bits = vec![0u8; bitmap_len(n)];
-    for i in approved.into_iter().filter(|i| *i < n) {
+    let mut bits = vec![0u8; BITMAP_BYTES];
+    for i in approved.into_iter().filter(|i| *i < n.min(MAX_RANKED)) {
         bits[i / 8] |= 1 << (i % 8);
     }
     bits
@@ -96,8 +98,8 @@ pub fn decide(ranked: &[Candidate], approvals: &[Approval], k: usize) -> Decisio
             Some("no validator permit at the snapshot")
         } else if a.stake == 0 {
             Some("no stake at the snapshot")
-        } else if a.bitmap.len() != bitmap_len(ranked.len()) {
-            Some("bitmap length does not fit the ranked candidates")
+        } else if a.bitmap.len() != BITMAP_BYTES {
+            Some("bitmap is not 32 bytes")
         } else if (ranked.len()..a.bitmap.len() * 8).any(|i| approves(&a.bitmap, i)) {
             Some("bitmap approves a candidate past the ranked list")
         } else {
@@ -196,9 +198,9 @@ mod tests {
         let d = decide(&ranked, &[appr(1, 10, bitmap(2, []))], 8);
         assert_eq!(d.active_stake, 10);
         assert!(d.update.is_empty());
-        // With no candidates at all an approval is one zero byte.
-        assert_eq!(bitmap(0, []), vec![0]);
-        assert!(decide(&[], &[appr(1, 10, vec![0])], 8).update.is_empty());
+        // With no candidates at all an approval is all zeros.
+        assert_eq!(bitmap(0, [0, 1]), vec![0; 32]);
+        assert!(decide(&[], &[appr(1, 10, vec![0; 32])], 8).update.is_empty());
     }
 
     #[test]
@@ -217,8 +219,9 @@ mod tests {
         odd.base = [7; 32];
         let mut no_permit = appr(4, 1000, bitmap(2, [1]));
         no_permit.permit = false;
-        let long = appr(5, 1000, vec![0b10, 0]);
-        let past = appr(6, 1000, vec![0b100]);
+        let long = appr(5, 1000, vec![0b10; 33]);
+        let mut past = appr(6, 1000, bitmap(2, []));
+        past.bitmap[0] = 0b100;
         let twice = appr(1, 1000, bitmap(2, [1]));
         let approvals =
             [appr(1, 40, bitmap(2, [0])), odd, no_permit, long, past, twice, appr(7, 0, bitmap(2, [1]))];
