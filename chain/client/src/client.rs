@@ -136,6 +136,28 @@ impl Chain {
         .await
     }
 
+    /// The number of the latest finalized block.
+    pub async fn finalized_number(&self) -> Result<u64> {
+        Ok(self.finalized().await?.block_number())
+    }
+
+    /// A client pinned to the finalized block with this number, or `None` while finality has
+    /// not reached it.
+    pub async fn at_number(&self, number: u64) -> Result<Option<AtBlock>> {
+        if number > self.finalized_number().await? {
+            return Ok(None);
+        }
+        let hash: Option<BlockHash> = self
+            .retry("block hash", || async {
+                self.rpc.request("chain_getBlockHash", rpc_params![number]).await.map_err(rpc_error)
+            })
+            .await?;
+        match hash {
+            Some(hash) => Ok(Some(self.at_hash(hash).await?)),
+            None => Err(ChainError::Decode(format!("the node has no hash for finalized block {number}"))),
+        }
+    }
+
     /// Runs a read, retrying with backoff while the error is transient (a broken connection).
     pub async fn retry<T, F, Fut>(&self, what: &str, mut read: F) -> Result<T>
     where

@@ -14,13 +14,15 @@ pub mod client;
 pub mod error;
 pub mod ops;
 pub mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod units;
 pub mod wallet;
 
 pub use blocks::FinalizedBlock;
 pub use client::{AccountId, BlockHash, Chain, ConnectOptions, Included};
 pub use error::{ChainError, Result};
-pub use ops::commitments::WindowCommitment;
+pub use ops::commitments::{Commitment, StoredCommitment, WindowCommitment};
 pub use ops::metagraph::{Axon, Metagraph, Neuron};
 pub use ops::queries::Hyperparameters;
 pub use pool::PoolRejection;

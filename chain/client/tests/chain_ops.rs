@@ -1,12 +1,10 @@
 //! The client against a real dev node: a subnet from registration to payouts.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{key, start, TAO};
 use futures::StreamExt;
 use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
+use subnet_client::testing::{key, start, TAO};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subnet_from_registration_to_payouts() {

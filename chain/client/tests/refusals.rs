@@ -1,9 +1,7 @@
 //! Every refusal comes back as the chain's named error (or the pool's reason), with context.
 
-mod common;
-
-use common::{key, start, TAO};
 use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
+use subnet_client::testing::{key, start, TAO};
 use subnet_client::{ChainError, PoolRejection};
 
 fn dispatch_name(result: Result<impl std::fmt::Debug, ChainError>) -> (String, String) {

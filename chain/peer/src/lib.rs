@@ -3,8 +3,11 @@
 //! id, the rule that picks each window's update from finalized chain state, the chain seam the
 //! loops use (with an in-memory chain for tests), and the state directory. Payloads are
 //! bytes and hashes here; nothing depends on the `model` crate.
+//!
+//! [`client::ClientSeam`] is the seam over the real chain client.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod memory;
 pub mod quorum;

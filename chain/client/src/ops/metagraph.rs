@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use futures::future::try_join_all;
 
 use crate::api::chain;
-use crate::client::{rpc_error, AccountId, Chain};
+use crate::client::{rpc_error, AccountId, AtBlock, Chain};
 use crate::error::{ChainError, Result};
 use crate::ops::queries::{ensure_subnet, get, try_get};
 
@@ -41,6 +41,8 @@ pub struct Neuron {
     pub emission: u64,
     /// Its weights on other uids: (uid, weight), weights max-upscaled to 65535.
     pub weights: Vec<(u16, u16)>,
+    /// The block its current registration happened in (a new one means a new participant).
+    pub registered_at: u64,
 }
 
 /// A subnet at one block.
@@ -67,7 +69,12 @@ impl Chain {
     /// Reads the whole subnet at the latest finalized block.
     pub async fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
         let at = self.finalized().await?;
-        ensure_subnet(&at, netuid).await?;
+        self.metagraph_at(&at, netuid).await
+    }
+
+    /// Reads the whole subnet at a given block (`Chain::at_number`, `Chain::at_hash`).
+    pub async fn metagraph_at(&self, at: &AtBlock, netuid: u16) -> Result<Metagraph> {
+        ensure_subnet(at, netuid).await?;
         let n: u16 = get!(at, subnetwork_n, (netuid,));
         let permits: Vec<bool> = get!(at, validator_permit, (netuid,));
         let last_update: Vec<u64> = get!(at, last_update, (netuid,));
@@ -102,7 +109,8 @@ impl Chain {
                 let coldkey = try_get!(at, subtensor_module, owner, (hotkey.clone(),));
                 let stake: u64 = get!(at, total_hotkey_alpha, (hotkey.clone(), netuid));
                 let axon = try_get!(at, subtensor_module, axons, (netuid, hotkey.clone())).and_then(axon);
-                Ok::<_, ChainError>((uid, hotkey, coldkey, stake, axon))
+                let registered_at: u64 = get!(at, block_at_registration, (netuid, uid));
+                Ok::<_, ChainError>((uid, hotkey, coldkey, stake, axon, registered_at))
             }
         }))
         .await?;
@@ -110,7 +118,7 @@ impl Chain {
         let at_index = |v: &[u16], i: usize| v.get(i).copied().unwrap_or(0);
         let neurons = neurons
             .into_iter()
-            .map(|(uid, hotkey, coldkey, stake, axon)| {
+            .map(|(uid, hotkey, coldkey, stake, axon, registered_at)| {
                 let i = uid as usize;
                 Neuron {
                     uid,
@@ -125,6 +133,7 @@ impl Chain {
                     consensus: at_index(&consensus, i),
                     emission: emission.get(i).copied().unwrap_or(0),
                     weights: weights.remove(&uid).unwrap_or_default(),
+                    registered_at,
                 }
             })
             .collect();

@@ -1,27 +1,32 @@
-//! A dev node with a fresh subnet, for the client's integration tests.
+//! A dev node with a fresh subnet, for integration tests of this crate and of the crates built
+//! on it (feature `testing`).
 
-#![allow(dead_code)]
-
-use subnet_client::api::chain;
-use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
-use subnet_client::api::chain::runtime_types::subnet_runtime::RuntimeCall;
-use subnet_client::units::RAO_PER_TAO;
-use subnet_client::{Chain, Keypair};
+use crate::api::chain;
+use crate::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
+use crate::api::chain::runtime_types::subnet_runtime::RuntimeCall;
+use crate::units::RAO_PER_TAO;
+use crate::{Chain, Keypair};
 use subnet_devnode::DevNode;
 
+/// One TAO in rao.
 pub const TAO: u64 = RAO_PER_TAO;
 
+/// The key of a dev URI (`//Alice`, `//Bob//validator`, ...).
 pub fn key(uri: &str) -> Keypair {
     Keypair::from_uri(uri).expect("dev URI")
 }
 
 /// A running dev node and a client connected to it.
 pub struct Net {
+    /// The node; stopped when dropped.
     pub node: DevNode,
+    /// A client connected to it.
     pub chain: Chain,
+    /// Sudo and the funded account.
     pub alice: Keypair,
 }
 
+/// Starts a dev node on free ports and connects to it.
 pub async fn start() -> Net {
     let node = tokio::task::spawn_blocking(DevNode::start).await.unwrap().expect("dev node starts");
     let chain = Chain::connect(&node.ws_url()).await.expect("client connects");
@@ -40,6 +45,7 @@ impl Net {
         netuid
     }
 
+    /// Runs an AdminUtils call as Sudo, asserting it succeeded.
     pub async fn sudo(&self, call: AdminCall) {
         let sudo = chain::transactions().sudo().sudo(RuntimeCall::AdminUtils(call));
         let included = self.chain.submit("sudo", &sudo, &self.alice).await.expect("sudo call");
