@@ -15,7 +15,7 @@ fn pseudo_gradient(codec: &Codec) -> Vec<Vec<f32>> {
 }
 
 fn header(codec: &Codec) -> Header {
-    Header { netuid: 1, window: 1, hotkey: [1; 32], base: [2; 32], codec: *codec.params() }
+    Header { netuid: 1, window: 1, hotkey: [1; 32], base: [2; 32], run_id: [3; 32], codec: *codec.params() }
 }
 
 /// Bits of the indices with a Golomb-Rice code of the gaps between sorted indices (best

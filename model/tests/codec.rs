@@ -12,7 +12,7 @@ fn random_tensors(codec: &Codec, seed: &str) -> Vec<Vec<f32>> {
 }
 
 fn header(codec: &Codec) -> Header {
-    Header { netuid: 3, window: 42, hotkey: [7; 32], base: [9; 32], codec: *codec.params() }
+    Header { netuid: 3, window: 42, hotkey: [7; 32], base: [9; 32], run_id: [4; 32], codec: *codec.params() }
 }
 
 fn tiny_codec(params: CodecParams) -> Codec {

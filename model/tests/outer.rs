@@ -12,12 +12,19 @@ fn random(codec: &Codec, seed: &str, std: f64) -> Vec<Vec<f32>> {
     codec.layouts().iter().map(|l| rng.normal_vec(l.numel(), std)).collect()
 }
 
-const WANT: Expected = Expected { netuid: 1, window: 9, base: [4; 32] };
+const WANT: Expected = Expected { netuid: 1, window: 9, base: [4; 32], run_id: [6; 32] };
 
 fn header(codec: &Codec, uid: u16) -> Header {
     let mut hotkey = [0; 32];
     hotkey[..2].copy_from_slice(&uid.to_le_bytes());
-    Header { netuid: WANT.netuid, window: WANT.window, hotkey, base: WANT.base, codec: *codec.params() }
+    Header {
+        netuid: WANT.netuid,
+        window: WANT.window,
+        hotkey,
+        base: WANT.base,
+        run_id: WANT.run_id,
+        codec: *codec.params(),
+    }
 }
 
 /// Payloads of `n` peers with different update scales, as decoded from their bytes.
@@ -139,6 +146,7 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
         ("netuid", Box::new(|h: &mut Header| h.netuid = 2) as Box<dyn Fn(&mut Header)>),
         ("window", Box::new(|h: &mut Header| h.window = 8)),
         ("base model", Box::new(|h: &mut Header| h.base = [0; 32])),
+        ("run id", Box::new(|h: &mut Header| h.run_id = [0; 32])),
     ] {
         let mut bad = payloads.clone();
         edit(&mut bad[2].1.header);

@@ -26,7 +26,7 @@ fn cases() -> &'static [Case; 2] {
                 .iter()
                 .map(|l| (0..l.numel()).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect())
                 .collect();
-            let h = Header { netuid: 1, window: 5, hotkey: [1; 32], base: [2; 32], codec: params };
+            let h = Header { netuid: 1, window: 5, hotkey: [1; 32], base: [2; 32], run_id: [3; 32], codec: params };
             let valid = codec.encode(&h, codec.compress(&x).unwrap());
             Case { codec, valid }
         };
@@ -50,7 +50,7 @@ fn check(case: &Case, bytes: &[u8]) {
         let dense = case.codec.decompress(t);
         assert_eq!(dense.len(), case.codec.layouts()[t.index as usize].numel());
     }
-    let want = Expected { netuid: p.header.netuid, window: p.header.window, base: p.header.base };
+    let want = Expected { netuid: p.header.netuid, window: p.header.window, base: p.header.base, run_id: p.header.run_id };
     aggregate(&case.codec, &[(0, p)], &want).unwrap();
 }
 

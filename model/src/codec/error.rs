@@ -15,9 +15,9 @@ pub enum CodecError {
     Version(u16),
     #[error("payload codec {field} is {got}, this subnet uses {want}")]
     CodecMismatch { field: &'static str, got: u64, want: u64 },
-    #[error("payload lists {count} tensors, the model has {max}")]
+    #[error("payload lists {count} tensors; the model has {max} and a payload carries every one")]
     TensorCount { count: u32, max: usize },
-    #[error("tensor index {index} is out of order or out of range (after {prev:?}, model has {max})")]
+    #[error("tensor index {index} is out of order (after {prev:?}; tensors 0..{max} come in order)")]
     TensorIndex { index: u32, prev: Option<u32>, max: usize },
     #[error("tensor {tensor}: codebook level {level} is {value}, not an ascending value in 0..=1e6")]
     Codebook { tensor: u32, level: usize, value: f32 },
@@ -27,8 +27,6 @@ pub enum CodecError {
     ChunkIndex { tensor: u32, chunk: usize, index: u32 },
     #[error("tensor {tensor}: non-zero padding bits")]
     Padding { tensor: u32 },
-    #[error("{0} trailing bytes after the last tensor")]
-    Trailing(usize),
     #[error("tensor {tensor}: value at {position} is not finite")]
     NonFinite { tensor: usize, position: usize },
     #[error("tensor {tensor}: values above {limit} cannot be encoded")]

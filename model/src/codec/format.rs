@@ -1,35 +1,38 @@
-//! Payload format v1: the bytes a miner publishes and whose `blake2_256` it commits on chain.
+//! Payload format v2: the bytes a miner publishes and whose `blake2_256` it commits on chain.
 //! `docs/payload-format.md` is the reference; this module is its implementation.
 //!
-//! All integers little-endian. Header (96 bytes):
+//! All integers little-endian. Header (128 bytes):
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 4 | magic `LSGP` |
-//! | 4 | 2 | version, 1 |
+//! | 4 | 2 | version, 2 |
 //! | 6 | 2 | netuid |
 //! | 8 | 8 | window |
 //! | 16 | 32 | miner hotkey (sr25519 public key) |
 //! | 48 | 32 | fingerprint of the base model the update was trained from |
-//! | 80 | 2 | codec `block` |
-//! | 82 | 4 | codec `chunk_1d` |
-//! | 86 | 4 | codec `density_ppm` |
-//! | 90 | 1 | codec `value_bits` |
-//! | 91 | 1 | flags: bit 0 = DCT, other bits zero |
-//! | 92 | 4 | number of tensor entries |
+//! | 80 | 32 | run id (`blake2_256` of the run configuration) |
+//! | 112 | 2 | codec `block` |
+//! | 114 | 4 | codec `chunk_1d` |
+//! | 118 | 4 | codec `density_ppm` |
+//! | 122 | 1 | codec `value_bits` |
+//! | 123 | 1 | flags: bit 0 = DCT, other bits zero |
+//! | 124 | 4 | number of tensor entries: every tensor of the model |
 //!
-//! Then per tensor, in strictly ascending tensor index: `u32` index into the model's parameter
-//! list, `2^(value_bits-1)` `f32` codebook levels (finite, ascending, in `0..=1e6`), `u32` body length, and the body: for each
-//! chunk, its `k` indices (`index_bits` each, strictly ascending) then its `k` value codes
-//! (`value_bits` each), all bit-packed LSB-first, the last byte zero-padded.
+//! Then per tensor, indices `0, 1, ..` in order: `u32` index into the model's parameter list,
+//! `2^(value_bits-1)` `f32` codebook levels (finite, ascending, in `0..=1e6`), `u32` body
+//! length, and the body: for each chunk, its `k` indices (`index_bits` each, strictly
+//! ascending) then its `k` value codes (`value_bits` each), all bit-packed LSB-first, the last
+//! byte zero-padded. Every tensor is present, so a payload's size is a constant of the model
+//! and codec ([`len`]). Version 1 (no run id, tensors optional) is refused by its version.
 
 use super::bits::{BitReader, BitWriter};
 use super::error::CodecError;
 use super::layout::{CodecParams, TensorLayout};
 
 pub const MAGIC: [u8; 4] = *b"LSGP";
-pub const VERSION: u16 = 1;
-pub const HEADER_LEN: usize = 96;
+pub const VERSION: u16 = 2;
+pub const HEADER_LEN: usize = 128;
 /// Largest codebook magnitude accepted. Parameter deltas are orders of magnitude smaller;
 /// the cap keeps every sum in aggregation far from f32 overflow.
 pub const MAX_LEVEL: f32 = 1.0e6;
@@ -41,6 +44,8 @@ pub struct Header {
     pub window: u64,
     pub hotkey: [u8; 32],
     pub base: [u8; 32],
+    /// The run's id (`subnet_peer::RunId`); a payload of another run is refused on it.
+    pub run_id: [u8; 32],
     pub codec: CodecParams,
 }
 
@@ -71,21 +76,27 @@ pub struct Payload {
     pub tensors: Vec<SparseTensor>,
 }
 
-/// The largest valid payload for these layouts: every tensor present.
-pub fn max_len(layouts: &[TensorLayout], p: &CodecParams) -> usize {
+/// The size of every valid payload for these layouts (every tensor is present).
+pub fn len(layouts: &[TensorLayout], p: &CodecParams) -> usize {
     HEADER_LEN + layouts.iter().map(|l| 8 + 4 * p.levels() + l.body_bytes(p.value_bits)).sum::<usize>()
 }
 
-/// Serializes a payload whose tensors came from [`super::Codec::compress`].
+/// Serializes a payload whose tensors came from [`super::Codec::compress`] (one per tensor of
+/// the model, in order).
 pub fn encode(payload: &Payload, layouts: &[TensorLayout]) -> Vec<u8> {
     let (h, p) = (&payload.header, &payload.header.codec);
-    let mut out = Vec::with_capacity(max_len(layouts, p));
+    assert!(
+        payload.tensors.iter().map(|t| t.index as usize).eq(0..layouts.len()),
+        "encode: a payload carries every tensor of the model, in order"
+    );
+    let mut out = Vec::with_capacity(len(layouts, p));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&h.netuid.to_le_bytes());
     out.extend_from_slice(&h.window.to_le_bytes());
     out.extend_from_slice(&h.hotkey);
     out.extend_from_slice(&h.base);
+    out.extend_from_slice(&h.run_id);
     out.extend_from_slice(&p.block.to_le_bytes());
     out.extend_from_slice(&p.chunk_1d.to_le_bytes());
     out.extend_from_slice(&p.density_ppm.to_le_bytes());
@@ -157,7 +168,7 @@ fn expect_eq(field: &'static str, got: u64, want: u64) -> Result<(), CodecError>
 /// Parses and validates `bytes` against the model's layouts and the subnet's codec. Memory
 /// use is bounded by the layouts, never by what the bytes claim.
 pub fn decode(bytes: &[u8], layouts: &[TensorLayout], want: &CodecParams) -> Result<Payload, CodecError> {
-    let limit = max_len(layouts, want);
+    let limit = len(layouts, want);
     if bytes.len() > limit {
         return Err(CodecError::TooLarge { size: bytes.len(), limit });
     }
@@ -169,21 +180,21 @@ pub fn decode(bytes: &[u8], layouts: &[TensorLayout], want: &CodecParams) -> Res
     if version != VERSION {
         return Err(CodecError::Version(version));
     }
-    let (netuid, window, hotkey, base) = (c.u16()?, c.u64()?, c.key()?, c.key()?);
+    let (netuid, window, hotkey, base, run_id) = (c.u16()?, c.u64()?, c.key()?, c.key()?, c.key()?);
     expect_eq("block", c.u16()? as u64, want.block as u64)?;
     expect_eq("chunk_1d", c.u32()? as u64, want.chunk_1d as u64)?;
     expect_eq("density_ppm", c.u32()? as u64, want.density_ppm as u64)?;
     expect_eq("value_bits", c.u8()? as u64, want.value_bits as u64)?;
     expect_eq("flags", c.u8()? as u64, u8::from(want.dct) as u64)?;
     let count = c.u32()?;
-    if count as usize > layouts.len() {
+    if count as usize != layouts.len() {
         return Err(CodecError::TensorCount { count, max: layouts.len() });
     }
     let mut tensors = Vec::with_capacity(count as usize);
     let mut prev: Option<u32> = None;
-    for _ in 0..count {
+    for expected in 0..count {
         let index = c.u32()?;
-        if index as usize >= layouts.len() || prev.is_some_and(|p| index <= p) {
+        if index != expected {
             return Err(CodecError::TensorIndex { index, prev, max: layouts.len() });
         }
         prev = Some(index);
@@ -205,11 +216,10 @@ pub fn decode(bytes: &[u8], layouts: &[TensorLayout], want: &CodecParams) -> Res
         let body = c.take(need)?;
         tensors.push(decode_body(body, index, l, levels, want.value_bits)?);
     }
-    if c.at != bytes.len() {
-        return Err(CodecError::Trailing(bytes.len() - c.at));
-    }
+    // Every entry has a fixed size and the total was capped at their sum, so nothing is left.
+    debug_assert_eq!(c.at, bytes.len());
     let codec = *want;
-    Ok(Payload { header: Header { netuid, window, hotkey, base, codec }, tensors })
+    Ok(Payload { header: Header { netuid, window, hotkey, base, run_id, codec }, tensors })
 }
 
 fn decode_body(

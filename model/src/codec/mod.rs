@@ -68,9 +68,9 @@ impl Codec {
         self.layouts.iter().map(|l| l.numel() * 4).sum()
     }
 
-    /// The size of a payload carrying every tensor.
+    /// The exact size of every payload (each carries every tensor).
     pub fn payload_bytes(&self) -> usize {
-        format::max_len(&self.layouts, &self.params)
+        format::len(&self.layouts, &self.params)
     }
 
     fn check_shapes(&self, tensors: &[Vec<f32>]) -> Result<(), CodecError> {

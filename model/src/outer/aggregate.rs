@@ -20,6 +20,8 @@ pub struct Expected {
     pub window: u64,
     /// Fingerprint of the model the window started from.
     pub base: [u8; 32],
+    /// The run's id.
+    pub run_id: [u8; 32],
 }
 
 /// How one peer entered the average.
@@ -48,6 +50,9 @@ fn check(uid: u16, p: &Payload, codec: &Codec, want: &Expected) -> Result<(), Co
     }
     if h.window != want.window {
         return mismatch("window", format!("{} vs {}", h.window, want.window));
+    }
+    if h.run_id != want.run_id {
+        return mismatch("run id", format!("{} vs {}", hex::encode(h.run_id), hex::encode(want.run_id)));
     }
     if h.base != want.base {
         return mismatch("base model", format!("{} vs {}", hex::encode(h.base), hex::encode(want.base)));

@@ -32,6 +32,8 @@ pub struct Curve {
 }
 
 const NETUID: u16 = 1;
+/// The study is no chain run; its payloads carry a fixed id.
+const STUDY_RUN: [u8; 32] = [0; 32];
 
 fn hotkey(miner: usize) -> [u8; 32] {
     model::rng::blake2_256(format!("study miner {miner}").as_bytes())
@@ -137,13 +139,23 @@ impl Setup<'_> {
             let mut received = Vec::with_capacity(self.miners);
             for (m, (delta, ef)) in deltas.iter().zip(&mut feedback).enumerate() {
                 let sent = ef.step(codec, delta)?;
-                let header =
-                    Header { netuid: NETUID, window: w, hotkey: hotkey(m), base, codec: *codec.params() };
+                let header = Header {
+                    netuid: NETUID,
+                    window: w,
+                    hotkey: hotkey(m),
+                    base,
+                    run_id: STUDY_RUN,
+                    codec: *codec.params(),
+                };
                 let bytes = codec.encode(&header, sent);
                 bytes_per_window = bytes.len();
                 received.push((m as u16, codec.decode(&bytes)?));
             }
-            let agg = aggregate(codec, &received, &Expected { netuid: NETUID, window: w, base })?;
+            let agg = aggregate(
+                codec,
+                &received,
+                &Expected { netuid: NETUID, window: w, base, run_id: STUDY_RUN },
+            )?;
             outer.apply_to(&global, &agg.update)?;
             points.push(((w + 1) * self.window_tokens(), self.eval(&global)?));
         }
