@@ -103,6 +103,13 @@ fn codebook_errors() {
     assert_eq!(level(with(|b| b[136..140].copy_from_slice(&2e6f32.to_le_bytes()))), (0, 1));
     // Descending levels.
     assert_eq!(level(with(|b| b[132..136].copy_from_slice(&5e5f32.to_le_bytes()))), (0, 1));
+    // A vanishing level next to a large one (an absurd ratio), and NaN.
+    let absurd = with(|b| {
+        b[132..136].copy_from_slice(&1e-9f32.to_le_bytes());
+        b[136..140].copy_from_slice(&1e3f32.to_le_bytes());
+    });
+    assert_eq!(level(absurd), (0, 0));
+    assert_eq!(level(with(|b| b[136..140].copy_from_slice(&f32::NAN.to_le_bytes()))), (0, 1));
 }
 
 #[test]

@@ -68,6 +68,25 @@ fn error_feedback_keeps_what_was_not_sent() {
 }
 
 #[test]
+fn a_bad_delta_leaves_the_error_buffer_untouched() {
+    let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams::default()).unwrap();
+    let mut ef = ErrorFeedback::new(&codec, 0.95);
+    ef.step(&codec, &random(&codec, "first", 0.01)).unwrap();
+    let before = bits(ef.buffers());
+    let mut nan = random(&codec, "second", 0.01);
+    nan[3][7] = f32::NAN;
+    assert_eq!(ef.step(&codec, &nan).unwrap_err(), CodecError::NonFinite { tensor: 3, position: 7 });
+    // Values the codec cannot carry fail in compression, after the fold: still untouched.
+    let mut huge = random(&codec, "third", 0.01);
+    huge[0].iter_mut().for_each(|v| *v = 1e30);
+    assert!(matches!(ef.step(&codec, &huge), Err(CodecError::ValueRange { .. })));
+    let mut short = random(&codec, "fourth", 0.01);
+    short[1].pop();
+    assert!(matches!(ef.step(&codec, &short), Err(CodecError::Shapes { .. })));
+    assert_eq!(bits(ef.buffers()), before);
+}
+
+#[test]
 fn error_feedback_survives_a_restart_and_refuses_bad_files() {
     let codec = Codec::for_model(&LlamaConfig::tiny(), CodecParams::default()).unwrap();
     let mut ef = ErrorFeedback::new(&codec, 0.95);
@@ -163,13 +182,13 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
 fn outer_optimizers_follow_their_formulas() {
     let g = vec![vec![1.0f32, -2.0]];
     let mut theta = vec![vec![10.0f32, 10.0]];
-    OuterOptimizer::new(OuterConfig::sgd(0.5)).apply(&mut theta, &g);
+    OuterOptimizer::new(OuterConfig::sgd(0.5)).apply(&mut theta, &g).unwrap();
     assert_eq!(theta, vec![vec![9.5, 11.0]]);
 
     let mut opt = OuterOptimizer::new(OuterConfig::nesterov(0.5, 0.9));
     let mut theta = vec![vec![0.0f32, 0.0]];
-    opt.apply(&mut theta, &g); // m = g; step = g + 0.9 g
-    opt.apply(&mut theta, &g); // m = 1.9 g; step = g + 1.71 g
+    opt.apply(&mut theta, &g).unwrap(); // m = g; step = g + 0.9 g
+    opt.apply(&mut theta, &g).unwrap(); // m = 1.9 g; step = g + 1.71 g
     let want = -0.5 * (1.9 + 2.71);
     assert!((theta[0][0] - want).abs() < 1e-6 && (theta[0][1] + 2.0 * want).abs() < 1e-5);
 }
@@ -177,6 +196,13 @@ fn outer_optimizers_follow_their_formulas() {
 #[test]
 fn dense_mean_and_pseudo_gradient() {
     let u = vec![vec![vec![1.0f32, 3.0]], vec![vec![3.0, 5.0]]];
-    assert_eq!(mean_dense(&u), vec![vec![2.0, 4.0]]);
-    assert_eq!(pseudo_gradient(&[vec![1.0, 1.0]], &[vec![0.5, 2.0]]), vec![vec![0.5, -1.0]]);
+    assert_eq!(mean_dense(&u).unwrap(), vec![vec![2.0, 4.0]]);
+    assert_eq!(pseudo_gradient(&[vec![1.0, 1.0]], &[vec![0.5, 2.0]]).unwrap(), vec![vec![0.5, -1.0]]);
+    // Shape mismatches are refused, never truncated.
+    assert!(pseudo_gradient(&[vec![1.0, 1.0]], &[vec![0.5]]).is_err());
+    assert!(pseudo_gradient(&[vec![1.0]], &[vec![0.5], vec![1.0]]).is_err());
+    assert!(mean_dense(&[vec![vec![1.0, 2.0]], vec![vec![1.0]]]).is_err());
+    let mut theta = vec![vec![1.0f32, 2.0]];
+    assert!(OuterOptimizer::new(OuterConfig::sgd(1.0)).apply(&mut theta, &[vec![1.0]]).is_err());
+    assert_eq!(theta, vec![vec![1.0, 2.0]], "a refused update changes nothing");
 }

@@ -19,7 +19,7 @@ pub enum CodecError {
     TensorCount { count: u32, max: usize },
     #[error("tensor index {index} is out of order (after {prev:?}; tensors 0..{max} come in order)")]
     TensorIndex { index: u32, prev: Option<u32>, max: usize },
-    #[error("tensor {tensor}: codebook level {level} is {value}, not an ascending value in 0..=1e6")]
+    #[error("tensor {tensor}: codebook level {level} is {value}: levels must ascend in 0..=1e6, non-zero ones within 2^24 of the top one")]
     Codebook { tensor: u32, level: usize, value: f32 },
     #[error("tensor {tensor}: body is {got} bytes, its shape and codec need exactly {want}")]
     BodyLength { tensor: u32, got: u32, want: usize },

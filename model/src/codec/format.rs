@@ -208,6 +208,10 @@ pub fn decode(bytes: &[u8], layouts: &[TensorLayout], want: &CodecParams) -> Res
             }
             levels.push(value);
         }
+        if !super::quant::ratio_ok(&levels) {
+            let level = levels.iter().position(|l| *l != 0.0).unwrap_or(0);
+            return Err(CodecError::Codebook { tensor: index, level, value: levels[level] });
+        }
         let body_len = c.u32()?;
         let need = l.body_bytes(want.value_bits);
         if body_len as usize != need {

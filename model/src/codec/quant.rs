@@ -5,7 +5,13 @@
 //! magnitudes, sorted, are split into `L` equal-count buckets and each level is its bucket's
 //! mean. Each value then takes the nearest level (the lower one on a tie).
 
-/// Codebook levels for `mags` (sorted ascending, non-empty), non-decreasing.
+/// Largest ratio between a codebook's top level and any non-zero level. Below `top / 2^24` a
+/// level is lost in f32 rounding next to the top one anyway; above it a decoder refuses the
+/// codebook, so no payload can pair a huge level with vanishing ones.
+pub const MAX_LEVEL_RATIO: f32 = 16_777_216.0;
+
+/// Codebook levels for `mags` (sorted ascending, non-empty), non-decreasing; levels below the
+/// top one's `1 / MAX_LEVEL_RATIO` are 0.
 pub fn fit_levels(mags: &[f32], levels: usize) -> Vec<f32> {
     let n = mags.len();
     let mut out: Vec<f32> = Vec::with_capacity(levels);
@@ -19,7 +25,15 @@ pub fn fit_levels(mags: &[f32], levels: usize) -> Vec<f32> {
         };
         out.push(level);
     }
+    let floor = out.last().copied().unwrap_or(0.0) / MAX_LEVEL_RATIO;
+    out.iter_mut().filter(|l| **l < floor).for_each(|l| *l = 0.0);
     out
+}
+
+/// Whether a codebook's non-zero levels stay within [`MAX_LEVEL_RATIO`] of its top level.
+pub fn ratio_ok(levels: &[f32]) -> bool {
+    let floor = levels.last().copied().unwrap_or(0.0) / MAX_LEVEL_RATIO;
+    levels.iter().all(|l| *l == 0.0 || *l >= floor)
 }
 
 /// The code of `v`: sign bit on top, nearest level below it.
@@ -64,6 +78,13 @@ mod tests {
         assert_eq!(levels, vec![2.0]);
         assert_eq!(dequantize(quantize(-0.1, &levels, 1), &levels, 1), -2.0);
         assert_eq!(dequantize(quantize(0.0, &levels, 1), &levels, 1), 2.0);
+    }
+
+    #[test]
+    fn vanishing_levels_become_zero() {
+        let levels = fit_levels(&[1e-12, 1.0], 2);
+        assert_eq!(levels, vec![0.0, 1.0]);
+        assert!(ratio_ok(&levels) && ratio_ok(&[0.0, 0.0]) && !ratio_ok(&[1e-12, 1.0]));
     }
 
     #[test]

@@ -120,11 +120,15 @@ pub fn aggregate(codec: &Codec, peers: &[(u16, Payload)], want: &Expected) -> Re
     Ok(Aggregate { update, peers: stats, median_norm })
 }
 
-/// Plain mean of dense updates (uncompressed DiLoCo), summed in the given order.
-pub fn mean_dense(updates: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
-    let Some(first) = updates.first() else { return Vec::new() };
+/// Plain mean of dense updates (uncompressed DiLoCo), summed in the given order. Every update
+/// must have the first one's shapes.
+pub fn mean_dense(updates: &[Vec<Vec<f32>>]) -> Result<Vec<Vec<f32>>, CodecError> {
+    let Some(first) = updates.first() else { return Ok(Vec::new()) };
+    for u in updates {
+        crate::outer::feedback::same_shapes(first, u)?;
+    }
     let n = updates.len() as f32;
-    (0..first.len())
+    Ok((0..first.len())
         .into_par_iter()
         .map(|i| {
             let mut acc = vec![0f32; first[i].len()];
@@ -134,5 +138,5 @@ pub fn mean_dense(updates: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
             acc.iter_mut().for_each(|a| *a /= n);
             acc
         })
-        .collect()
+        .collect())
 }

@@ -14,9 +14,19 @@ use crate::error::{ModelError, Result};
 
 const FORMAT: &str = "llm-subnet/error-feedback/v1";
 
-/// `start - end` for every tensor: the pseudo-gradient of `H` inner steps.
-pub fn pseudo_gradient(start: &[Vec<f32>], end: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    start.iter().zip(end).map(|(s, e)| s.iter().zip(e).map(|(a, b)| a - b).collect()).collect()
+/// `start - end` for every tensor: the pseudo-gradient of `H` inner steps. Shapes must match
+/// (a mismatch is refused, never truncated).
+pub fn pseudo_gradient(start: &[Vec<f32>], end: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, CodecError> {
+    same_shapes(start, end)?;
+    Ok(start.iter().zip(end).map(|(s, e)| s.iter().zip(e).map(|(a, b)| a - b).collect()).collect())
+}
+
+/// Refuses two tensor lists of different shapes.
+pub(crate) fn same_shapes(a: &[Vec<f32>], b: &[Vec<f32>]) -> Result<(), CodecError> {
+    if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.len() != y.len()) {
+        return Err(CodecError::Shapes { want: a.len(), got: b.len() });
+    }
+    Ok(())
 }
 
 /// A miner's error buffer, one f32 vector per model tensor.
@@ -36,22 +46,27 @@ impl ErrorFeedback {
         &self.buffers
     }
 
-    /// Folds `delta` into the buffer, compresses it, and removes what was sent.
+    /// Folds `delta` into the buffer, compresses it, and removes what was sent. On any error
+    /// (shapes, a non-finite delta, values the codec cannot carry) the buffer is left exactly
+    /// as it was, so one bad window cannot poison the windows after it.
     pub fn step(&mut self, codec: &Codec, delta: &[Vec<f32>]) -> Result<Vec<SparseTensor>, CodecError> {
-        if delta.len() != self.buffers.len()
-            || delta.iter().zip(&self.buffers).any(|(d, e)| d.len() != e.len())
-        {
-            return Err(CodecError::Shapes { want: self.buffers.len(), got: delta.len() });
+        same_shapes(&self.buffers, delta)?;
+        for (tensor, d) in delta.iter().enumerate() {
+            if let Some(position) = d.iter().position(|v| !v.is_finite()) {
+                return Err(CodecError::NonFinite { tensor, position });
+            }
         }
         let beta = self.beta;
-        for (e, d) in self.buffers.iter_mut().zip(delta) {
+        let mut folded = self.buffers.clone();
+        for (e, d) in folded.iter_mut().zip(delta) {
             e.par_iter_mut().zip(d).for_each(|(e, d)| *e = beta * *e + d);
         }
-        let sent = codec.compress(&self.buffers)?;
+        let sent = codec.compress(&folded)?;
         for t in &sent {
             let dense = codec.decompress(t);
-            self.buffers[t.index as usize].par_iter_mut().zip(dense).for_each(|(e, s)| *e -= s);
+            folded[t.index as usize].par_iter_mut().zip(dense).for_each(|(e, s)| *e -= s);
         }
+        self.buffers = folded;
         Ok(sent)
     }
 

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::codec::CodecError;
 use crate::error::Result;
 use crate::params::Params;
 
@@ -41,8 +42,13 @@ impl OuterOptimizer {
     }
 
     /// `m = mu m + g`; `theta -= lr (g + mu m)` with Nesterov, `lr m` without, `lr g` if
-    /// `mu = 0`.
-    pub fn apply(&mut self, theta: &mut [Vec<f32>], update: &[Vec<f32>]) {
+    /// `mu = 0`. An update of other shapes than `theta` (or than the momentum) is refused and
+    /// changes nothing.
+    pub fn apply(&mut self, theta: &mut [Vec<f32>], update: &[Vec<f32>]) -> Result<(), CodecError> {
+        crate::outer::feedback::same_shapes(theta, update)?;
+        if !self.momentum.is_empty() {
+            crate::outer::feedback::same_shapes(&self.momentum, update)?;
+        }
         let OuterConfig { lr, momentum: mu, nesterov } = self.cfg;
         if mu == 0.0 {
             for (t, g) in theta.iter_mut().zip(update) {
@@ -50,7 +56,7 @@ impl OuterOptimizer {
                     t.iter_mut().zip(g).for_each(|(t, g)| *t -= lr * g);
                 });
             }
-            return;
+            return Ok(());
         }
         if self.momentum.is_empty() {
             self.momentum = update.iter().map(|g| vec![0f32; g.len()]).collect();
@@ -66,12 +72,13 @@ impl OuterOptimizer {
                 },
             );
         }
+        Ok(())
     }
 
     /// [`OuterOptimizer::apply`] on a model's parameters.
     pub fn apply_to(&mut self, params: &Params, update: &[Vec<f32>]) -> Result<()> {
         let mut theta = params.to_vecs()?;
-        self.apply(&mut theta, update);
+        self.apply(&mut theta, update)?;
         params.set_from_vecs(&theta)
     }
 }

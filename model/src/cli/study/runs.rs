@@ -99,7 +99,7 @@ impl Setup<'_> {
                 trainer.step(&[b])?;
                 (self.tick)(run);
             }
-            deltas.push(pseudo_gradient(global, &trainer.params().to_vecs()?));
+            deltas.push(pseudo_gradient(global, &trainer.params().to_vecs()?)?);
         }
         Ok(deltas)
     }
@@ -116,7 +116,7 @@ impl Setup<'_> {
         for w in 0..self.windows {
             let start = global.to_vecs()?;
             let deltas = self.inner_round(w, &start, &mut miners, "diloco")?;
-            outer.apply_to(&global, &mean_dense(&deltas))?;
+            outer.apply_to(&global, &mean_dense(&deltas)?)?;
             points.push(((w + 1) * self.window_tokens(), self.eval(&global)?));
         }
         // Each miner sends its whole pseudo-gradient as fp32.
