@@ -98,13 +98,14 @@ fn error_feedback_survives_a_restart_and_refuses_bad_files() {
     assert_eq!((back, window), (ef, 17));
 
     let other = Codec::for_model(&LlamaConfig::small(), CodecParams::default()).unwrap();
-    assert!(ErrorFeedback::load(&path, &other, 0.95).unwrap_err().to_string().contains("buffers"));
+    let err = ErrorFeedback::load(&path, &other, 0.95).unwrap_err().to_string();
+    assert!(err.contains("tensors, expected"), "{err}");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
     assert!(ErrorFeedback::load(&path, &codec, 0.95).is_err());
     model::Params::init(&LlamaConfig::tiny(), 0, &candle_core::Device::Cpu).unwrap().save(&path).unwrap();
     let err = ErrorFeedback::load(&path, &codec, 0.95).unwrap_err().to_string();
-    assert!(err.contains("not an error-feedback file"), "{err}");
+    assert!(err.contains("not a llm-subnet/error-feedback/v1 file"), "{err}");
 }
 
 #[test]

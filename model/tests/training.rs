@@ -44,6 +44,43 @@ fn two_runs_are_bitwise_equal() {
     assert_ne!(a, run(0), "training must change the parameters");
 }
 
+/// A restart mid-run (parameters and optimizer state saved, then loaded into a new trainer)
+/// continues bitwise as if nothing had happened.
+#[test]
+fn the_optimizer_state_survives_a_restart() {
+    let cfg = LlamaConfig::tiny();
+    let batch = |s: usize| [random_batch(&format!("r{s}"), 2, 32, cfg.vocab_size)];
+    let new = |params| Trainer::new(params, &cfg, train_config(10, 1e-3)).unwrap();
+    let mut a = new(Params::init(&cfg, 5, &Device::Cpu).unwrap());
+    for s in 0..2 {
+        a.step(&batch(s)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (params_path, opt_path) =
+        (dir.path().join("model.safetensors"), dir.path().join("adamw.safetensors"));
+    a.params().save(&params_path).unwrap();
+    a.save_optimizer(&opt_path).unwrap();
+    let mut b = new(Params::load(&cfg, &params_path, &Device::Cpu).unwrap());
+    b.load_optimizer(&opt_path).unwrap();
+    let mut fresh = new(Params::load(&cfg, &params_path, &Device::Cpu).unwrap());
+    for s in 2..4 {
+        a.step(&batch(s)).unwrap();
+        b.step(&batch(s)).unwrap();
+        fresh.step(&batch(s)).unwrap();
+    }
+    let fp = |t: &Trainer| t.params().fingerprint().unwrap();
+    assert_eq!(fp(&a), fp(&b), "a restored optimizer must continue bitwise");
+    assert_ne!(fp(&a), fp(&fresh), "without the state the run differs (the test can fail)");
+    // Another model's state, or a damaged file, is refused.
+    let small = LlamaConfig::small();
+    let mut other =
+        Trainer::new(Params::init(&small, 0, &Device::Cpu).unwrap(), &small, train_config(10, 1e-3)).unwrap();
+    assert!(other.load_optimizer(&opt_path).is_err());
+    let bytes = std::fs::read(&opt_path).unwrap();
+    std::fs::write(&opt_path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(b.load_optimizer(&opt_path).is_err());
+}
+
 #[test]
 fn accumulating_micro_batches_equals_one_big_batch() {
     let cfg = LlamaConfig::tiny();

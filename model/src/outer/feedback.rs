@@ -3,11 +3,9 @@
 //! `e = beta * e + delta`, the payload is `compress(e)`, then `e -= decompress(payload)`. So
 //! after each step `e_new + decompress(payload) = beta * e_old + delta`, up to f32 rounding.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::codec::{Codec, CodecError, SparseTensor};
 use crate::error::{ModelError, Result};
@@ -72,57 +70,21 @@ impl ErrorFeedback {
 
     /// Writes the buffers (safetensors, `e.{index}`) and the window they were last updated in.
     pub fn save(&self, path: &Path, window: u64) -> Result<()> {
-        let bytes: Vec<Vec<u8>> = self.buffers.iter().map(|b| crate::io::f32_to_le_bytes(b)).collect();
-        let fail = |e: safetensors::SafeTensorError| ModelError::Checkpoint {
-            path: path.into(),
-            reason: e.to_string(),
-        };
-        let mut views = Vec::with_capacity(bytes.len());
-        for (i, (b, e)) in bytes.iter().zip(&self.buffers).enumerate() {
-            views.push((format!("e.{i}"), TensorView::new(Dtype::F32, vec![e.len()], b).map_err(fail)?));
-        }
-        let meta = HashMap::from([
-            ("format".to_string(), FORMAT.to_string()),
-            ("window".to_string(), window.to_string()),
-        ]);
-        let out = safetensors::serialize(views, Some(meta)).map_err(fail)?;
-        crate::io::write_atomic(path, &out)
+        let named: Vec<(String, &[f32])> =
+            self.buffers.iter().enumerate().map(|(i, b)| (format!("e.{i}"), b.as_slice())).collect();
+        crate::io::save_vectors(path, FORMAT, &[("window", window.to_string())], &named)
     }
 
     /// Reads buffers written by [`ErrorFeedback::save`] for `codec`'s model; returns them with
     /// their window. Sizes, count and finiteness are checked; the file size is capped.
     pub fn load(path: &Path, codec: &Codec, beta: f32) -> Result<(Self, u64)> {
-        let fail = |reason: String| ModelError::Checkpoint { path: path.into(), reason };
-        let limit = codec.dense_bytes() as u64 + (1 << 20);
-        let bytes = crate::io::read_capped(path, limit)?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| fail(e.to_string()))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(fail(format!("not an error-feedback file ({FORMAT})")));
-        }
-        let window =
-            meta.get("window").and_then(|w| w.parse().ok()).ok_or_else(|| fail("no window".into()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| fail(e.to_string()))?;
-        if st.len() != codec.layouts().len() {
-            return Err(fail(format!("{} buffers, the model has {}", st.len(), codec.layouts().len())));
-        }
-        let mut buffers = Vec::with_capacity(st.len());
-        for (i, l) in codec.layouts().iter().enumerate() {
-            let v = st.tensor(&format!("e.{i}")).map_err(|_| fail(format!("missing buffer e.{i}")))?;
-            if v.dtype() != Dtype::F32 || v.shape() != [l.numel()] {
-                return Err(fail(format!(
-                    "e.{i} is {:?} {:?}, expected F32 [{}]",
-                    v.dtype(),
-                    v.shape(),
-                    l.numel()
-                )));
-            }
-            let data: Vec<f32> = crate::io::f32_from_le_bytes(v.data());
-            if let Some(p) = data.iter().position(|x| !x.is_finite()) {
-                return Err(fail(format!("e.{i} has a non-finite value at {p}")));
-            }
-            buffers.push(data);
-        }
+        let expected: Vec<(String, usize)> =
+            codec.layouts().iter().enumerate().map(|(i, l)| (format!("e.{i}"), l.numel())).collect();
+        let (meta, buffers) = crate::io::load_vectors(path, FORMAT, &expected)?;
+        let window = meta
+            .get("window")
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| ModelError::Checkpoint { path: path.into(), reason: "no window".into() })?;
         Ok((Self { beta, buffers }, window))
     }
 }

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 
 const CHUNK: usize = 1 << 14;
+const FORMAT: &str = "llm-subnet/adamw/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamWConfig {
@@ -45,6 +46,44 @@ impl AdamW {
 
     pub fn steps_taken(&self) -> u64 {
         self.step
+    }
+
+    /// Writes the moments (`m.{i}`, `v.{i}`) and the step count, so a restarted miner goes on
+    /// with the same optimizer (and learning-rate schedule position) it stopped with.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let mut named: Vec<(String, &[f32])> = Vec::with_capacity(2 * self.m.len());
+        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+            named.push((format!("m.{i}"), m));
+            named.push((format!("v.{i}"), v));
+        }
+        crate::io::save_vectors(path, FORMAT, &[("step", self.step.to_string())], &named)
+    }
+
+    /// Replaces the moments and step count with those [`AdamW::save`] wrote for a model of
+    /// the same shapes; checks every size, finiteness and that second moments are not negative.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        let fail = |reason: String| crate::error::ModelError::Checkpoint { path: path.into(), reason };
+        let mut expected = Vec::with_capacity(2 * self.m.len());
+        for (i, m) in self.m.iter().enumerate() {
+            expected.push((format!("m.{i}"), m.len()));
+            expected.push((format!("v.{i}"), m.len()));
+        }
+        let (meta, vectors) = crate::io::load_vectors(path, FORMAT, &expected)?;
+        let step =
+            meta.get("step").and_then(|s| s.parse().ok()).ok_or_else(|| fail("no step count".into()))?;
+        let (mut m, mut v) = (Vec::with_capacity(self.m.len()), Vec::with_capacity(self.m.len()));
+        for (k, data) in vectors.into_iter().enumerate() {
+            if k % 2 == 0 {
+                m.push(data);
+            } else {
+                if let Some(p) = data.iter().position(|x| *x < 0.0) {
+                    return Err(fail(format!("v.{} is negative at {p}", k / 2)));
+                }
+                v.push(data);
+            }
+        }
+        (self.m, self.v, self.step) = (m, v, step);
+        Ok(())
     }
 
     /// One update of every var from its gradient (same order and sizes as at construction):

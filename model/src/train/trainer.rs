@@ -56,6 +56,16 @@ impl Trainer {
         self.params
     }
 
+    /// Saves the optimizer's state (moments and step count).
+    pub fn save_optimizer(&self, path: &std::path::Path) -> Result<()> {
+        self.opt.save(path)
+    }
+
+    /// Restores an optimizer state saved for a model of the same shapes.
+    pub fn load_optimizer(&mut self, path: &std::path::Path) -> Result<()> {
+        self.opt.load(path)
+    }
+
     /// Gradients of the mean loss over `micro` (each micro-batch weighted equally), in
     /// parameter order, plus that mean loss. Fails if any parameter receives no gradient.
     pub fn gradients(&self, micro: &[Batch]) -> Result<(Vec<Vec<f32>>, f64)> {
