@@ -74,14 +74,13 @@ pub fn save_vectors(
     write_atomic(path, &out)
 }
 
+/// A vector file's header metadata and its vectors.
+pub type Vectors = (HashMap<String, String>, Vec<Vec<f32>>);
+
 /// Reads vectors written by [`save_vectors`]: the file size capped at the expected data plus
 /// 1 MiB, the format checked, exactly the `expected` (name, length) vectors, all finite.
 /// Returns the header metadata and the vectors in `expected` order.
-pub fn load_vectors(
-    path: &Path,
-    format: &str,
-    expected: &[(String, usize)],
-) -> Result<(HashMap<String, String>, Vec<Vec<f32>>)> {
+pub fn load_vectors(path: &Path, format: &str, expected: &[(String, usize)]) -> Result<Vectors> {
     let fail = |reason: String| ModelError::Checkpoint { path: path.into(), reason };
     let limit = expected.iter().map(|(_, n)| *n as u64 * 4).sum::<u64>() + (1 << 20);
     let bytes = read_capped(path, limit)?;
