@@ -58,7 +58,8 @@ fn the_sync_path_is_bitwise_pinned() {
     // Arrival order is not part of the result.
     peers.reverse();
     let want = Expected { netuid: NETUID, window: WINDOW, base, run_id: RUN };
-    let agg = aggregate(&codec, &peers, &want).unwrap();
+    let registered = (1..=3u16).map(|uid| (uid, [uid as u8; 32])).collect();
+    let agg = aggregate(&codec, &peers, &want, &registered).unwrap();
     OuterOptimizer::new(OuterConfig::sgd(1.0)).apply_to(&params, &agg.update).unwrap();
     got.push(("updated".to_string(), hex::encode(params.fingerprint().unwrap())));
 

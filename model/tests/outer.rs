@@ -1,5 +1,7 @@
 //! Error feedback, aggregation and the outer optimizer.
 
+use std::collections::BTreeMap;
+
 use model::codec::{Codec, CodecError, CodecParams, Header, Payload, SparseTensor};
 use model::outer::{
     aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterConfig, OuterOptimizer,
@@ -14,9 +16,19 @@ fn random(codec: &Codec, seed: &str, std: f64) -> Vec<Vec<f32>> {
 
 const WANT: Expected = Expected { netuid: 1, window: 9, base: [4; 32], run_id: [6; 32] };
 
-fn header(codec: &Codec, uid: u16) -> Header {
+fn hotkey_of(uid: u16) -> [u8; 32] {
     let mut hotkey = [0; 32];
     hotkey[..2].copy_from_slice(&uid.to_le_bytes());
+    hotkey
+}
+
+/// Every uid of `peers` registered with the hotkey its header should carry.
+fn registered(peers: &[(u16, Payload)]) -> BTreeMap<u16, [u8; 32]> {
+    peers.iter().map(|(uid, _)| (*uid, hotkey_of(*uid))).collect()
+}
+
+fn header(codec: &Codec, uid: u16) -> Header {
+    let hotkey = hotkey_of(uid);
     Header {
         netuid: WANT.netuid,
         window: WANT.window,
@@ -32,7 +44,7 @@ fn peers(codec: &Codec, n: u16) -> Vec<(u16, Payload)> {
     (0..n)
         .map(|uid| {
             let x = random(codec, &format!("peer {uid}"), 0.01 * (1 + uid) as f64);
-            let bytes = codec.encode(&header(codec, uid), codec.compress(&x).unwrap());
+            let bytes = codec.encode(&header(codec, uid * 3 + 1), codec.compress(&x).unwrap());
             (uid * 3 + 1, codec.decode(&bytes).unwrap())
         })
         .collect()
@@ -115,7 +127,7 @@ fn aggregation_is_bitwise_identical_across_threads_and_arrival_order() {
     let mut ps = peers(&codec, 5);
     let run = |ps: &[(u16, Payload)], threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| aggregate(&codec, ps, &WANT).unwrap())
+        pool.install(|| aggregate(&codec, ps, &WANT, &registered(ps)).unwrap())
     };
     let a = run(&ps, 1);
     ps.reverse();
@@ -150,7 +162,7 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
         .into_iter()
         .map(|(uid, t)| (uid, Payload { header: header(&codec, uid), tensors: vec![t] }))
         .collect();
-    let agg = aggregate(&codec, &payloads, &WANT).unwrap();
+    let agg = aggregate(&codec, &payloads, &WANT, &registered(&payloads)).unwrap();
     let s = (5f32 / 8.0).sqrt();
     let want = [1.0, (-2.0 + 2.0 * s) / 2.0, (2.0 * s + 1.0) / 2.0, 1.0];
     for (g, w) in agg.update[0].iter().zip(want) {
@@ -161,22 +173,30 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
     // Header checks and duplicate uids.
     let mut dup = payloads.clone();
     dup[1].0 = 5;
-    assert_eq!(aggregate(&codec, &dup, &WANT).unwrap_err(), CodecError::DuplicatePeer(5));
+    assert_eq!(aggregate(&codec, &dup, &WANT, &registered(&dup)).unwrap_err(), CodecError::DuplicatePeer(5));
     for (field, edit) in [
         ("netuid", Box::new(|h: &mut Header| h.netuid = 2) as Box<dyn Fn(&mut Header)>),
         ("window", Box::new(|h: &mut Header| h.window = 8)),
         ("base model", Box::new(|h: &mut Header| h.base = [0; 32])),
         ("run id", Box::new(|h: &mut Header| h.run_id = [0; 32])),
+        ("hotkey", Box::new(|h: &mut Header| h.hotkey = [9; 32])),
     ] {
         let mut bad = payloads.clone();
         edit(&mut bad[2].1.header);
-        match aggregate(&codec, &bad, &WANT).unwrap_err() {
+        match aggregate(&codec, &bad, &WANT, &registered(&bad)).unwrap_err() {
             CodecError::Header { what, .. } => assert_eq!(what, field),
             other => panic!("{other:?}"),
         }
     }
     // No peers: a zero update.
-    assert!(aggregate(&codec, &[], &WANT).unwrap().update[0].iter().all(|v| *v == 0.0));
+    assert!(aggregate(&codec, &[], &WANT, &BTreeMap::new()).unwrap().update[0].iter().all(|v| *v == 0.0));
+    // A uid the chain does not have is refused.
+    let mut partial = registered(&payloads);
+    partial.remove(&3);
+    match aggregate(&codec, &payloads, &WANT, &partial).unwrap_err() {
+        CodecError::Header { uid: 3, what: "hotkey", detail } => assert!(detail.contains("not registered")),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -51,7 +51,8 @@ fn check(case: &Case, bytes: &[u8]) {
         assert_eq!(dense.len(), case.codec.layouts()[t.index as usize].numel());
     }
     let want = Expected { netuid: p.header.netuid, window: p.header.window, base: p.header.base, run_id: p.header.run_id };
-    aggregate(&case.codec, &[(0, p)], &want).unwrap();
+    let registered = std::collections::BTreeMap::from([(0, p.header.hotkey)]);
+    aggregate(&case.codec, &[(0, p)], &want, &registered).unwrap();
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -9,6 +9,8 @@
 //!    result goes back through the inverse transform. Tensors are independent, so they run in
 //!    parallel without changing a bit.
 
+use std::collections::BTreeMap;
+
 use rayon::prelude::*;
 
 use crate::codec::{Codec, CodecError, Payload};
@@ -72,8 +74,15 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// Averages decoded payloads `(uid, payload)` given in any order.
-pub fn aggregate(codec: &Codec, peers: &[(u16, Payload)], want: &Expected) -> Result<Aggregate, CodecError> {
+/// Averages decoded payloads `(uid, payload)` given in any order. `registered` maps each uid
+/// to its hotkey on chain (at the commit deadline): a payload whose header names another
+/// hotkey, or whose uid is not registered, is refused.
+pub fn aggregate(
+    codec: &Codec,
+    peers: &[(u16, Payload)],
+    want: &Expected,
+    registered: &BTreeMap<u16, [u8; 32]>,
+) -> Result<Aggregate, CodecError> {
     let mut order: Vec<&(u16, Payload)> = peers.iter().collect();
     order.sort_by_key(|(uid, _)| *uid);
     for pair in order.windows(2) {
@@ -85,6 +94,20 @@ pub fn aggregate(codec: &Codec, peers: &[(u16, Payload)], want: &Expected) -> Re
     let mut stats = Vec::with_capacity(order.len());
     for (uid, p) in &order {
         check(*uid, p, codec, want)?;
+        match registered.get(uid) {
+            Some(hotkey) if *hotkey == p.header.hotkey => {}
+            Some(hotkey) => {
+                let detail = format!("{} vs {}", hex::encode(p.header.hotkey), hex::encode(hotkey));
+                return Err(CodecError::Header { uid: *uid, what: "hotkey", detail });
+            }
+            None => {
+                return Err(CodecError::Header {
+                    uid: *uid,
+                    what: "hotkey",
+                    detail: "uid not registered".into(),
+                })
+            }
+        }
         let sq: f64 =
             p.tensors.iter().flat_map(|t| t.values(bits)).map(|(_, v)| (v as f64) * (v as f64)).sum();
         stats.push(PeerStat { uid: *uid, norm: sq.sqrt(), scale: 1.0 });

@@ -155,6 +155,7 @@ impl Setup<'_> {
                 codec,
                 &received,
                 &Expected { netuid: NETUID, window: w, base, run_id: STUDY_RUN },
+                &(0..self.miners).map(|m| (m as u16, hotkey(m))).collect(),
             )?;
             outer.apply_to(&global, &agg.update)?;
             points.push(((w + 1) * self.window_tokens(), self.eval(&global)?));
