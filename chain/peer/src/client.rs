@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use subnet_client::ops::commitments::Commitment;
+use subnet_client::StoredCommitment;
 use subnet_client::{BlockHash, Chain, ChainError, Keypair};
 
 use crate::seam::{ApprovalCommitment, BlockRef, ChainSeam, Hotkey, MinerCommitment, Neuron, SeamError};
@@ -34,6 +35,14 @@ impl ClientSeam {
             return Err(SeamError::NotFinalized(at.number));
         }
         Ok(pinned)
+    }
+}
+
+impl ClientSeam {
+    /// Every protocol commitment in `netuid` at `at`.
+    async fn stored(&self, netuid: u16, at: BlockRef) -> Result<Vec<StoredCommitment>, SeamError> {
+        let pinned = self.at(at).await?;
+        self.chain.protocol_commitments(&pinned, netuid).await.map_err(seam_error)
     }
 }
 
@@ -95,9 +104,9 @@ impl ChainSeam for ClientSeam {
         window: u64,
         at: BlockRef,
     ) -> Result<Vec<MinerCommitment>, SeamError> {
-        let pinned = self.at(at).await?;
-        let stored = self.chain.protocol_commitments(&pinned, netuid).await.map_err(seam_error)?;
-        Ok(stored
+        Ok(self
+            .stored(netuid, at)
+            .await?
             .into_iter()
             .filter_map(|c| match c.commitment {
                 Commitment::Miner { window: w, hash } if w == window => {
@@ -114,9 +123,9 @@ impl ChainSeam for ClientSeam {
         window: u64,
         at: BlockRef,
     ) -> Result<Vec<ApprovalCommitment>, SeamError> {
-        let pinned = self.at(at).await?;
-        let stored = self.chain.protocol_commitments(&pinned, netuid).await.map_err(seam_error)?;
-        Ok(stored
+        Ok(self
+            .stored(netuid, at)
+            .await?
             .into_iter()
             .filter_map(|c| match c.commitment {
                 Commitment::Approval { window: w, bitmap, base } if w == window => Some(ApprovalCommitment {

@@ -119,25 +119,29 @@ pub(super) fn x86_has(name: &str) -> bool {
 const SHOWN: &[&str] =
     &["sse2", "avx", "fma", "avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512bf16"];
 
+/// The x86 level from a source of feature flags (`has`): the levels as the kernels need them,
+/// x86-64-v3's vector part, and v4's F/BW/DQ/VL (what OpenBLAS's SkylakeX kernels use).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-fn detect_isa() -> (Isa, Vec<&'static str>) {
-    let flags: Vec<&'static str> = SHOWN.iter().copied().filter(|f| x86_has(f)).collect();
-    let all = |fs: &[&str]| fs.iter().all(|f| x86_has(f));
-    // The levels as the kernels need them: x86-64-v3's vector part, and v4's F/BW/DQ/VL
-    // (what OpenBLAS's SkylakeX kernels use).
+fn x86_level(has: impl Fn(&str) -> bool) -> Isa {
+    let all = |fs: &[&str]| fs.iter().all(|f| has(f));
     let v3 = all(&["avx", "avx2", "fma", "f16c"]);
-    let isa = if v3 && all(&["avx512f", "avx512bw", "avx512dq", "avx512vl"]) {
+    if v3 && all(&["avx512f", "avx512bw", "avx512dq", "avx512vl"]) {
         Isa::Avx512
     } else if v3 {
         Isa::Avx2Fma
-    } else if x86_has("avx") {
+    } else if has("avx") {
         Isa::Avx
-    } else if x86_has("sse2") {
+    } else if has("sse2") {
         Isa::Sse
     } else {
         Isa::Scalar
-    };
-    (isa, flags)
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+fn detect_isa() -> (Isa, Vec<&'static str>) {
+    let flags: Vec<&'static str> = SHOWN.iter().copied().filter(|f| x86_has(f)).collect();
+    (x86_level(x86_has), flags)
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -202,17 +206,7 @@ mod tests {
         let info = std::fs::read_to_string("/proc/cpuinfo").expect("read /proc/cpuinfo");
         let line = info.lines().find(|l| l.starts_with("flags")).expect("a flags line");
         let has = |f: &str| line.split_whitespace().any(|w| w == f);
-        let all = |fs: &[&str]| fs.iter().all(|f| has(f));
-        let v3 = all(&["avx", "avx2", "fma", "f16c"]);
-        let want = if v3 && all(&["avx512f", "avx512bw", "avx512dq", "avx512vl"]) {
-            Isa::Avx512
-        } else if v3 {
-            Isa::Avx2Fma
-        } else if has("avx") {
-            Isa::Avx
-        } else {
-            Isa::Sse
-        };
+        let want = x86_level(has);
         let cpu = Cpu::detect();
         assert_eq!(cpu.isa, want, "{cpu} vs /proc/cpuinfo: {line}");
     }

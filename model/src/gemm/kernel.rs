@@ -118,7 +118,10 @@ fn fallback(why: &GemmError) -> Kernel {
 }
 
 fn gemm(cpu: Cpu) -> Result<Kernel, GemmError> {
-    let g = rust::kernel();
+    gemm_with(cpu, rust::kernel())
+}
+
+fn gemm_with(cpu: Cpu, g: rust::GemmKernel) -> Result<Kernel, GemmError> {
     if !g.usable {
         return Err(GemmError::GemmUnusable { kernel: g.name, missing: g.missing.join(" ") });
     }
@@ -152,7 +155,7 @@ fn select(choice: Choice, switch: CoreSwitch) -> Result<Kernel, GemmError> {
         Choice::Auto => {
             let g = rust::kernel();
             if g.usable && g.isa.rank() >= cpu.isa.rank() {
-                return gemm(cpu);
+                return gemm_with(cpu, g);
             }
             // An AVX CPU without FMA, say: OpenBLAS may have a kernel the gemm crate lacks.
             let why = match openblas(cpu.clone(), switch) {

@@ -25,7 +25,6 @@ use std::str::FromStr;
 
 pub use cpu::{Cpu, Isa};
 pub use kernel::{init, kernel, Backend, Kernel};
-pub use openblas::{core_isa as openblas_core_isa, plan as openblas_plan, Plan as OpenBlasPlan};
 
 /// Which GEMM library to use (`--gemm`, `MODEL_GEMM`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
