@@ -1,12 +1,12 @@
-//! The sync path pinned: genesis weights, three miners' payloads, decode, aggregate, inverse
-//! DCT, outer step and fingerprint, each compared with a value checked in here. Every peer of
+//! The sync path pinned: genesis weights, three miners' payloads, decode, aggregate (per-tensor
+//! clipping with its history), inverse DCT, outer step, fingerprint and the next clip history, each compared with a value checked in here. Every peer of
 //! the network must compute these bits on any CPU, so a change that moves one of them splits
 //! the network: it must come with a `consensus_version` bump (`docs/protocol.md`) and new
 //! values here, never by accident.
 
 use candle_core::Device;
 use model::codec::{payload_hash, Codec, CodecParams, Header};
-use model::outer::{aggregate, Expected, OuterConfig, OuterOptimizer};
+use model::outer::{aggregate, ClipHistory, ClipRule, Expected, OuterConfig, OuterOptimizer};
 use model::rng::PortableRng;
 use model::{LlamaConfig, Params};
 
@@ -22,10 +22,11 @@ const PAYLOADS: [&str; 3] = [
     "d2fdc86520262d8d82ff3401a2ee1e722912d3384e6a0a058ff5bfa38cd96927",
     "062d314664827977b0acd6e5d6f63922f46be45e4fc77da1dfbcf3e3e7cb481c",
 ];
-const UPDATED: &str = "6efba18931d899af6d512f2f8b212a6c9299342de1655ee64d776e5323df0164";
+const UPDATED: &str = "613fc282f15ddb0b91244eb70f2c8c5f971fc0295c577f50274c139027e0da93";
+const CLIP_HISTORY: &str = "621513050dbe11145e0304a9a52ca1f87b6ba0cd323a53bb2055948834dd003d";
 
 /// A miner's pseudo-gradient: reproducible normals, a different scale per miner so clipping to
-/// the median norm has work to do.
+/// the lower median has work to do.
 fn delta(codec: &Codec, uid: u16) -> Vec<Vec<f32>> {
     let mut rng = PortableRng::from_hashed(format!("golden-delta-{uid}").as_bytes());
     let std = 1e-3 * uid as f64;
@@ -59,11 +60,26 @@ fn the_sync_path_is_bitwise_pinned() {
     peers.reverse();
     let want = Expected { netuid: NETUID, window: WINDOW, base, run_id: RUN };
     let registered = (1..=3u16).map(|uid| (uid, [uid as u8; 32])).collect();
-    let agg = aggregate(&codec, &peers, &want, &registered).unwrap();
+    // The history bound is below the median for some tensors, and the cap for others.
+    let mut history = ClipHistory::new(codec.layouts().len());
+    let recent: Vec<Option<f64>> =
+        (0..codec.layouts().len()).map(|i| Some(0.01 + 0.02 * (i % 3) as f64)).collect();
+    history.record(&recent).unwrap();
+    let rule = ClipRule { cap: 0.05, history: 2.0 };
+    let agg = aggregate(&codec, &peers, &want, &registered, &rule, &history).unwrap();
+    // Each of the three bounds decides some tensor.
+    let by = |bound: &dyn Fn(usize, f64) -> bool| {
+        (0..recent.len()).filter(|&i| bound(i, agg.thresholds[i].unwrap())).count()
+    };
+    assert!(by(&|_, t| t == rule.cap) > 0);
+    assert!(by(&|i, t| t == 2.0 * recent[i].unwrap() && t < rule.cap) > 0);
+    assert!(by(&|i, t| t < history.bound(i, &rule)) > 0);
     OuterOptimizer::new(OuterConfig::sgd(1.0)).apply_to(&params, &agg.update).unwrap();
     got.push(("updated".to_string(), hex::encode(params.fingerprint().unwrap())));
+    history.record(&agg.thresholds).unwrap();
+    got.push(("clip history".to_string(), hex::encode(model::rng::blake2_256(&history.to_bytes()))));
 
-    let pinned: Vec<&str> = [GENESIS].into_iter().chain(PAYLOADS).chain([UPDATED]).collect();
+    let pinned: Vec<&str> = [GENESIS].into_iter().chain(PAYLOADS).chain([UPDATED, CLIP_HISTORY]).collect();
     for (what, value) in &got {
         eprintln!("{what}: {value}");
     }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use model::codec::{Codec, CodecError, CodecParams, Header, Payload, SparseTensor};
 use model::outer::{
-    aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterConfig, OuterOptimizer,
+    aggregate, mean_dense, pseudo_gradient, Aggregate, ClipHistory, ClipRule, ErrorFeedback, Expected,
+    OuterConfig, OuterOptimizer,
 };
 use model::rng::PortableRng;
 use model::LlamaConfig;
@@ -48,6 +49,22 @@ fn peers(codec: &Codec, n: u16) -> Vec<(u16, Payload)> {
             (uid * 3 + 1, codec.decode(&bytes).unwrap())
         })
         .collect()
+}
+
+/// Aggregation with only the median bound and no history.
+fn median_only(
+    codec: &Codec,
+    peers: &[(u16, Payload)],
+    registered: &BTreeMap<u16, [u8; 32]>,
+) -> Result<Aggregate, CodecError> {
+    aggregate(
+        codec,
+        peers,
+        &WANT,
+        registered,
+        &ClipRule::MEDIAN_ONLY,
+        &ClipHistory::new(codec.layouts().len()),
+    )
 }
 
 fn bits(update: &[Vec<f32>]) -> Vec<u32> {
@@ -127,7 +144,7 @@ fn aggregation_is_bitwise_identical_across_threads_and_arrival_order() {
     let mut ps = peers(&codec, 5);
     let run = |ps: &[(u16, Payload)], threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| aggregate(&codec, ps, &WANT, &registered(ps)).unwrap())
+        pool.install(|| median_only(&codec, ps, &registered(ps)).unwrap())
     };
     let a = run(&ps, 1);
     ps.reverse();
@@ -136,16 +153,16 @@ fn aggregation_is_bitwise_identical_across_threads_and_arrival_order() {
     assert_eq!(bits(&a.update), bits(&b.update));
     assert_eq!(a.peers, b.peers);
     assert!(a.peers.windows(2).all(|w| w[0].uid < w[1].uid));
-    // The larger-than-median peers were scaled down to the median norm.
-    assert_eq!(a.peers.iter().filter(|p| p.scale < 1.0).count(), 2);
-    for p in &a.peers {
-        assert!((p.norm * p.scale as f64) <= a.median_norm * (1.0 + 1e-6));
-    }
+    // Per tensor, the two peers above the lower median of five were scaled down to it.
+    let tensors = codec.layouts().len() as u32;
+    assert!(a.thresholds.iter().all(Option::is_some));
+    assert_eq!(a.peers.iter().map(|p| p.clipped).sum::<u32>(), 2 * tensors);
+    assert_eq!(a.peers.iter().map(|p| p.clipped).collect::<Vec<_>>()[3..], [tensors, tensors]);
 }
 
 /// Three peers on one 4-element vector, two values each: a hand-worked average.
 #[test]
-fn aggregation_clips_to_the_median_and_averages_over_contributors() {
+fn aggregation_clips_to_the_lower_median_and_averages_over_contributors() {
     let params = CodecParams { block: 64, chunk_1d: 4, density_ppm: 500_000, value_bits: 2, dct: false };
     let codec = Codec::new(&[vec![4]], params).unwrap();
     let sparse = |levels: [f32; 2], positions: [u32; 2], codes: [u8; 2]| SparseTensor {
@@ -162,18 +179,19 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
         .into_iter()
         .map(|(uid, t)| (uid, Payload { header: header(&codec, uid), tensors: vec![t] }))
         .collect();
-    let agg = aggregate(&codec, &payloads, &WANT, &registered(&payloads)).unwrap();
+    let agg = median_only(&codec, &payloads, &registered(&payloads)).unwrap();
     let s = (5f32 / 8.0).sqrt();
     let want = [1.0, (-2.0 + 2.0 * s) / 2.0, (2.0 * s + 1.0) / 2.0, 1.0];
     for (g, w) in agg.update[0].iter().zip(want) {
         assert!((g - w).abs() < 1e-6, "{:?} vs {want:?}", agg.update[0]);
     }
-    assert!((agg.median_norm - 5f64.sqrt()).abs() < 1e-6);
+    assert_eq!(agg.thresholds, vec![Some(5f64.sqrt())]);
+    assert_eq!(agg.peers.iter().map(|p| p.clipped).collect::<Vec<_>>(), [1, 0, 0]);
 
     // Header checks and duplicate uids.
     let mut dup = payloads.clone();
     dup[1].0 = 5;
-    assert_eq!(aggregate(&codec, &dup, &WANT, &registered(&dup)).unwrap_err(), CodecError::DuplicatePeer(5));
+    assert_eq!(median_only(&codec, &dup, &registered(&dup)).unwrap_err(), CodecError::DuplicatePeer(5));
     for (field, edit) in [
         ("netuid", Box::new(|h: &mut Header| h.netuid = 2) as Box<dyn Fn(&mut Header)>),
         ("window", Box::new(|h: &mut Header| h.window = 8)),
@@ -183,20 +201,74 @@ fn aggregation_clips_to_the_median_and_averages_over_contributors() {
     ] {
         let mut bad = payloads.clone();
         edit(&mut bad[2].1.header);
-        match aggregate(&codec, &bad, &WANT, &registered(&bad)).unwrap_err() {
+        match median_only(&codec, &bad, &registered(&bad)).unwrap_err() {
             CodecError::Header { what, .. } => assert_eq!(what, field),
             other => panic!("{other:?}"),
         }
     }
     // No peers: a zero update.
-    assert!(aggregate(&codec, &[], &WANT, &BTreeMap::new()).unwrap().update[0].iter().all(|v| *v == 0.0));
+    assert!(median_only(&codec, &[], &BTreeMap::new()).unwrap().update[0].iter().all(|v| *v == 0.0));
     // A uid the chain does not have is refused.
     let mut partial = registered(&payloads);
     partial.remove(&3);
-    match aggregate(&codec, &payloads, &WANT, &partial).unwrap_err() {
+    match median_only(&codec, &payloads, &partial).unwrap_err() {
         CodecError::Header { uid: 3, what: "hotkey", detail } => assert!(detail.contains("not registered")),
         other => panic!("{other:?}"),
     }
+}
+
+/// Two 4-element tensors, worked by hand: an empty tensor neither lowers the median nor
+/// dilutes the mean, a concentrated payload is cut to the honest one's norm, a lone payload is
+/// held by the history bound, and the cap holds everything.
+#[test]
+fn clipping_is_per_tensor_with_history_and_cap() {
+    let params = CodecParams { block: 64, chunk_1d: 4, density_ppm: 500_000, value_bits: 2, dct: false };
+    let codec = Codec::new(&[vec![4], vec![4]], params).unwrap();
+    let t = |index, levels: [f32; 2], positions: [u32; 2], codes: [u8; 2]| SparseTensor {
+        index,
+        levels: levels.to_vec(),
+        positions: positions.to_vec(),
+        codes: codes.to_vec(),
+    };
+    let empty = |index| t(index, [0.0, 0.0], [0, 1], [0, 0]);
+    let payload = |uid, tensors| (uid, Payload { header: header(&codec, uid), tensors });
+    let peers = vec![
+        payload(1, vec![t(0, [1.0, 1.0], [0, 1], [0, 0]), empty(1)]), // (1, 1, 0, 0): sqrt 2
+        payload(2, vec![t(0, [3.0, 4.0], [2, 3], [0, 1]), empty(1)]), // (0, 0, 3, 4): 5
+        payload(3, vec![empty(0), t(1, [1.0, 2.0], [0, 1], [1, 0])]), // (2, 1, 0, 0): sqrt 5
+    ];
+    let reg = registered(&peers);
+    let mut history = ClipHistory::new(2);
+    history.record(&[None, Some(0.5)]).unwrap();
+    let rule = ClipRule { cap: 10.0, history: 2.0 };
+    let agg = aggregate(&codec, &peers, &WANT, &reg, &rule, &history).unwrap();
+    // Tensor 0: lower median of {sqrt 2, 5} (the empty one is not counted); tensor 1: only
+    // peer 3, held to 2 x 0.5.
+    assert_eq!(agg.thresholds, vec![Some(2f64.sqrt()), Some(1.0)]);
+    let s = (2f64.sqrt() / 5.0) as f32;
+    let want0 = [1.0, 1.0, 3.0 * s, 4.0 * s];
+    let r = 1.0 / 5f32.sqrt();
+    let want1 = [2.0 * r, r, 0.0, 0.0];
+    for (got, want) in agg.update.iter().zip([want0, want1]) {
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{:?}", agg.update);
+        }
+    }
+    assert_eq!(agg.peers.iter().map(|p| p.clipped).collect::<Vec<_>>(), [0, 1, 1]);
+    assert!((agg.peers[1].norm - 5.0).abs() < 1e-9);
+
+    // The cap bounds every tensor.
+    let capped = ClipRule { cap: 0.5, history: 2.0 };
+    let agg = aggregate(&codec, &peers, &WANT, &reg, &capped, &history).unwrap();
+    assert_eq!(agg.thresholds, vec![Some(0.5), Some(0.5)]);
+    // A history for another model is refused.
+    let err = aggregate(&codec, &peers, &WANT, &reg, &rule, &ClipHistory::new(3)).unwrap_err();
+    assert_eq!(err, CodecError::Shapes { want: 2, got: 3 });
+    // Only empty payloads: a zero update, and no threshold to record.
+    let agg =
+        aggregate(&codec, &[payload(1, vec![empty(0), empty(1)])], &WANT, &reg, &rule, &history).unwrap();
+    assert_eq!(agg.thresholds, vec![None, None]);
+    assert!(agg.update.iter().flatten().all(|v| *v == 0.0));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod config;
+pub mod http;
 pub mod memory;
 pub mod quorum;
 pub mod seam;

@@ -52,7 +52,9 @@ fn check(case: &Case, bytes: &[u8]) {
     }
     let want = Expected { netuid: p.header.netuid, window: p.header.window, base: p.header.base, run_id: p.header.run_id };
     let registered = std::collections::BTreeMap::from([(0, p.header.hotkey)]);
-    aggregate(&case.codec, &[(0, p)], &want, &registered).unwrap();
+    let history = model::outer::ClipHistory::new(case.codec.layouts().len());
+    let rule = model::outer::ClipRule { cap: 10.0, history: 3.0 };
+    aggregate(&case.codec, &[(0, p)], &want, &registered, &rule, &history).unwrap();
 }
 
 fuzz_target!(|data: &[u8]| {

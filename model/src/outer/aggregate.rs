@@ -1,11 +1,10 @@
 //! Averaging a window's payloads into one update, identically on every machine.
 //!
 //! 1. Peers are sorted by uid (duplicates refused), so arrival order cannot matter.
-//! 2. Each peer's norm is the L2 norm of its dequantized values (the DCT is orthonormal, so
-//!    that is the norm of its dense update), summed in f64 in tensor then position order.
-//! 3. A peer above the median norm (mean of the two middle ones for an even count) is scaled
-//!    down to it.
-//! 4. Each coefficient is the mean over the peers that sent it, summed in uid order; the
+//! 2. Per tensor, each peer's norm is the L2 norm of its dequantized values for it (the DCT is
+//!    orthonormal, so that is the norm of its dense part), summed in f64 in position order.
+//! 3. Per tensor, a peer above the threshold ([`crate::outer::clip`]) is scaled down to it.
+//! 4. Each coefficient is the mean over the peers that sent it (a non-zero value), summed in uid order; the
 //!    result goes back through the inverse transform. Tensors are independent, so they run in
 //!    parallel without changing a bit.
 
@@ -14,6 +13,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::codec::{Codec, CodecError, Payload};
+use crate::outer::clip::{lower_median_positive, ClipHistory, ClipRule};
 
 /// What every payload of the window must say about itself.
 #[derive(Clone, Copy, Debug)]
@@ -30,9 +30,10 @@ pub struct Expected {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PeerStat {
     pub uid: u16,
+    /// L2 norm of the whole payload before clipping.
     pub norm: f64,
-    /// Factor applied to the peer's values (1 unless clipped to the median norm).
-    pub scale: f32,
+    /// Tensors of this peer scaled down to their threshold.
+    pub clipped: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -41,7 +42,17 @@ pub struct Aggregate {
     pub update: Vec<Vec<f32>>,
     /// In uid order.
     pub peers: Vec<PeerStat>,
-    pub median_norm: f64,
+    /// Per tensor, the norm each peer was clipped to (`None`: no peer carried the tensor).
+    /// Record it in the [`ClipHistory`] once the update is applied.
+    pub thresholds: Vec<Option<f64>>,
+}
+
+/// One tensor's part of the work: its dense update, threshold, and each peer's squared norm
+/// and whether it was clipped (in uid order).
+struct TensorPart {
+    update: Vec<f32>,
+    threshold: Option<f64>,
+    peers: Vec<(f64, bool)>,
 }
 
 fn check(uid: u16, p: &Payload, codec: &Codec, want: &Expected) -> Result<(), CodecError> {
@@ -65,24 +76,22 @@ fn check(uid: u16, p: &Payload, codec: &Codec, want: &Expected) -> Result<(), Co
     Ok(())
 }
 
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => sorted[n / 2],
-        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 /// Averages decoded payloads `(uid, payload)` given in any order. `registered` maps each uid
 /// to its hotkey on chain (at the commit deadline): a payload whose header names another
-/// hotkey, or whose uid is not registered, is refused.
+/// hotkey, or whose uid is not registered, is refused. `history` must cover the model's
+/// tensors; it is read, not changed.
 pub fn aggregate(
     codec: &Codec,
     peers: &[(u16, Payload)],
     want: &Expected,
     registered: &BTreeMap<u16, [u8; 32]>,
+    rule: &ClipRule,
+    history: &ClipHistory,
 ) -> Result<Aggregate, CodecError> {
+    let tensors = codec.layouts().len();
+    if history.len() != tensors {
+        return Err(CodecError::Shapes { want: tensors, got: history.len() });
+    }
     let mut order: Vec<&(u16, Payload)> = peers.iter().collect();
     order.sort_by_key(|(uid, _)| *uid);
     for pair in order.windows(2) {
@@ -90,8 +99,6 @@ pub fn aggregate(
             return Err(CodecError::DuplicatePeer(pair[0].0));
         }
     }
-    let bits = codec.params().value_bits;
-    let mut stats = Vec::with_capacity(order.len());
     for (uid, p) in &order {
         check(*uid, p, codec, want)?;
         match registered.get(uid) {
@@ -108,27 +115,39 @@ pub fn aggregate(
                 })
             }
         }
-        let sq: f64 =
-            p.tensors.iter().flat_map(|t| t.values(bits)).map(|(_, v)| (v as f64) * (v as f64)).sum();
-        stats.push(PeerStat { uid: *uid, norm: sq.sqrt(), scale: 1.0 });
     }
-    let mut norms: Vec<f64> = stats.iter().map(|s| s.norm).collect();
-    norms.sort_by(f64::total_cmp);
-    let median_norm = median(&norms);
-    for s in &mut stats {
-        if s.norm > median_norm && s.norm > 0.0 {
-            s.scale = (median_norm / s.norm) as f32;
-        }
-    }
-    let update = (0..codec.layouts().len())
+    let bits = codec.params().value_bits;
+    let parts: Vec<TensorPart> = (0..tensors)
         .into_par_iter()
         .map(|index| {
             let numel = codec.layouts()[index].numel();
+            // Every payload carries every tensor, in order (the decoder checks it); a
+            // hand-built one may not, and then sends nothing for this tensor.
+            let mine: Vec<Option<&crate::codec::SparseTensor>> = order
+                .iter()
+                .map(|(_, p)| {
+                    p.tensors.binary_search_by_key(&(index as u32), |t| t.index).ok().map(|at| &p.tensors[at])
+                })
+                .collect();
+            let squares: Vec<f64> = mine
+                .iter()
+                .map(|t| t.map_or(0.0, |t| t.values(bits).map(|(_, v)| (v as f64) * (v as f64)).sum()))
+                .collect();
+            let norms: Vec<f64> = squares.iter().map(|s| s.sqrt()).collect();
+            let threshold = lower_median_positive(&norms).map(|m| m.min(history.bound(index, rule)));
             let (mut sums, mut counts) = (vec![0f32; numel], vec![0u32; numel]);
-            for ((_, p), s) in order.iter().zip(&stats) {
-                let Ok(at) = p.tensors.binary_search_by_key(&(index as u32), |t| t.index) else { continue };
-                for (pos, v) in p.tensors[at].values(bits) {
-                    sums[pos as usize] += s.scale * v;
+            let mut peers = Vec::with_capacity(order.len());
+            for (t, (&sq, &norm)) in mine.iter().zip(squares.iter().zip(&norms)) {
+                let clipped = threshold.is_some_and(|th| norm > th);
+                peers.push((sq, clipped));
+                let Some(t) = t else { continue };
+                let scale = match threshold {
+                    Some(th) if clipped => (th / norm) as f32,
+                    _ => 1.0,
+                };
+                // A zero sends nothing: it neither dilutes the mean nor counts as a vote.
+                for (pos, v) in t.values(bits).filter(|(_, v)| *v != 0.0) {
+                    sums[pos as usize] += scale * v;
                     counts[pos as usize] += 1;
                 }
             }
@@ -137,10 +156,20 @@ pub fn aggregate(
                     *sum /= *n as f32;
                 }
             }
-            codec.from_coefficients(index, &sums)
+            TensorPart { update: codec.from_coefficients(index, &sums), threshold, peers }
         })
         .collect();
-    Ok(Aggregate { update, peers: stats, median_norm })
+    let stats = order
+        .iter()
+        .enumerate()
+        .map(|(i, (uid, _))| PeerStat {
+            uid: *uid,
+            norm: parts.iter().map(|p| p.peers[i].0).sum::<f64>().sqrt(),
+            clipped: parts.iter().filter(|p| p.peers[i].1).count() as u32,
+        })
+        .collect();
+    let thresholds = parts.iter().map(|p| p.threshold).collect();
+    Ok(Aggregate { update: parts.into_iter().map(|p| p.update).collect(), peers: stats, thresholds })
 }
 
 /// Plain mean of dense updates (uncompressed DiLoCo), summed in the given order. Every update

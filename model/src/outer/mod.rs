@@ -6,9 +6,11 @@
 //! fixed order, and parallel work is split so no thread count changes an operation's order.
 
 pub mod aggregate;
+pub mod clip;
 pub mod feedback;
 pub mod optimizer;
 
 pub use aggregate::{aggregate, mean_dense, Aggregate, Expected, PeerStat};
+pub use clip::{ClipHistory, ClipRule, CLIP_WINDOWS};
 pub use feedback::{pseudo_gradient, ErrorFeedback};
 pub use optimizer::{OuterConfig, OuterOptimizer};

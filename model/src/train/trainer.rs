@@ -97,8 +97,16 @@ impl Trainer {
         Ok((acc, loss_sum / micro.len() as f64))
     }
 
-    /// One optimizer step.
+    /// One optimizer step, its learning rate at the optimizer's own step count.
     pub fn step(&mut self, micro: &[Batch]) -> Result<StepStats> {
+        let step = self.opt.steps_taken();
+        self.step_at(micro, step)
+    }
+
+    /// One optimizer step with the learning rate of `schedule_step` (a run's global step
+    /// `w H + h`, which a peer that joined late has not taken itself). `StepStats::step` is
+    /// `schedule_step + 1`.
+    pub fn step_at(&mut self, micro: &[Batch], schedule_step: u64) -> Result<StepStats> {
         let (mut grads, loss) = self.gradients(micro)?;
         let norm = global_norm(&grads);
         if !norm.is_finite() {
@@ -108,7 +116,7 @@ impl Trainer {
             let f = (self.cfg.grad_clip / norm) as f32;
             grads.iter_mut().flatten().for_each(|g| *g *= f);
         }
-        let step = self.opt.steps_taken();
+        let step = schedule_step;
         let lr = self.cfg.schedule.at(step);
         self.opt.step(self.params.vars(), &grads, lr)?;
         Ok(StepStats {

@@ -13,6 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::codec::{Codec, CodecParams};
 use model::data::Dataset;
+use model::outer::ClipRule;
 use model::outer::{OuterConfig, OuterOptimizer};
 use model::plot::{line_chart, Series};
 use model::train::{AdamWConfig, LrSchedule, TrainConfig};
@@ -67,6 +68,12 @@ pub struct StudyArgs {
     /// Error-feedback decay beta: `e = beta e + delta`.
     #[arg(long, default_value_t = 0.95)]
     ef_beta: f32,
+    /// SparseLoCo per-tensor clip cap (the localnet runs' `aggregate.clip_cap`).
+    #[arg(long, default_value_t = 10.0)]
+    clip_cap: f64,
+    /// SparseLoCo clip bound as a multiple of recent thresholds (`aggregate.clip_history`).
+    #[arg(long, default_value_t = 3.0)]
+    clip_history: f64,
     /// Share of each chunk's coefficients sent.
     #[arg(long, default_value_t = 1.0 / 64.0)]
     density: f64,
@@ -152,7 +159,12 @@ pub fn study(a: StudyArgs) -> anyhow::Result<()> {
             ),
             Which::Sparseloco => (
                 "SparseLoCo",
-                setup.sparseloco(&codec, a.ef_beta, OuterOptimizer::new(OuterConfig::sgd(a.sparse_lr)))?,
+                setup.sparseloco(
+                    &codec,
+                    a.ef_beta,
+                    &ClipRule { cap: a.clip_cap, history: a.clip_history },
+                    OuterOptimizer::new(OuterConfig::sgd(a.sparse_lr)),
+                )?,
             ),
         });
     }

@@ -1,12 +1,13 @@
 //! The three training runs of the study, on the same pages and token budget:
 //! a centralized AdamW baseline, DiLoCo (dense pseudo-gradients, Nesterov outer step), and
-//! SparseLoCo (error feedback, the gradient codec, payload bytes, median-clipped aggregation).
+//! SparseLoCo (error feedback, the gradient codec, payload bytes, the subnet's per-tensor
+//! clipped aggregation with its history).
 
 use candle_core::Device;
 use model::codec::{Codec, Header};
-use model::data::{pages, Batch, Dataset};
-use model::outer::{aggregate, mean_dense, pseudo_gradient, ErrorFeedback, Expected, OuterOptimizer};
-use model::train::{eval_loss, TrainConfig, Trainer};
+use model::data::{Batch, Dataset};
+use model::outer::{aggregate, mean_dense, ClipHistory, ClipRule, ErrorFeedback, Expected, OuterOptimizer};
+use model::train::{eval_loss, inner_round, window_batches, RoundEnd, TrainConfig, Trainer};
 use model::{Llama, LlamaConfig, Params};
 
 /// What every run shares.
@@ -42,12 +43,7 @@ fn hotkey(miner: usize) -> [u8; 32] {
 impl Setup<'_> {
     /// Miner `m`'s batches for window `w`: its own pages, one batch per inner step.
     fn miner_batches(&self, w: u64, m: usize) -> anyhow::Result<Vec<Batch>> {
-        let count = self.inner_steps * self.batch;
-        let picked = pages(NETUID, w, &hotkey(m), count, self.train.num_pages())?;
-        Ok(picked
-            .chunks(self.batch)
-            .map(|c| self.train.batch(c, &Device::Cpu))
-            .collect::<model::Result<_>>()?)
+        Ok(window_batches(self.train, NETUID, w, &hotkey(m), self.inner_steps, self.batch)?)
     }
 
     fn window_tokens(&self) -> u64 {
@@ -94,12 +90,15 @@ impl Setup<'_> {
     ) -> anyhow::Result<Vec<Vec<Vec<f32>>>> {
         let mut deltas = Vec::with_capacity(miners.len());
         for (m, trainer) in miners.iter_mut().enumerate() {
-            trainer.params().set_from_vecs(global)?;
-            for b in self.miner_batches(w, m)? {
-                trainer.step(&[b])?;
+            let batches = self.miner_batches(w, m)?;
+            let first_step = w * self.inner_steps as u64;
+            match inner_round(trainer, global, &batches, first_step, |_| {
                 (self.tick)(run);
+                true
+            })? {
+                RoundEnd::Done(delta) => deltas.push(delta),
+                RoundEnd::Stopped(n) => anyhow::bail!("miner {m}'s round stopped after {n} steps"),
             }
-            deltas.push(pseudo_gradient(global, &trainer.params().to_vecs()?)?);
         }
         Ok(deltas)
     }
@@ -125,13 +124,20 @@ impl Setup<'_> {
 
     /// SparseLoCo: error feedback, the codec, real payload bytes, and the aggregator every
     /// validator runs.
-    pub fn sparseloco(&self, codec: &Codec, beta: f32, mut outer: OuterOptimizer) -> anyhow::Result<Curve> {
+    pub fn sparseloco(
+        &self,
+        codec: &Codec,
+        beta: f32,
+        clip: &ClipRule,
+        mut outer: OuterOptimizer,
+    ) -> anyhow::Result<Curve> {
         let global = self.genesis()?;
         let mut miners = self.miners()?;
         let mut feedback: Vec<ErrorFeedback> =
             (0..self.miners).map(|_| ErrorFeedback::new(codec, beta)).collect();
         let mut points = vec![(0, self.eval(&global)?)];
         let mut bytes_per_window = 0;
+        let mut history = ClipHistory::new(codec.layouts().len());
         for w in 0..self.windows {
             let start = global.to_vecs()?;
             let base = global.fingerprint()?;
@@ -156,8 +162,11 @@ impl Setup<'_> {
                 &received,
                 &Expected { netuid: NETUID, window: w, base, run_id: STUDY_RUN },
                 &(0..self.miners).map(|m| (m as u16, hotkey(m))).collect(),
+                clip,
+                &history,
             )?;
             outer.apply_to(&global, &agg.update)?;
+            history.record(&agg.thresholds)?;
             points.push(((w + 1) * self.window_tokens(), self.eval(&global)?));
         }
         Ok(Curve { points, bytes_per_window })
