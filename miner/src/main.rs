@@ -1,29 +1,23 @@
-//! The miner binary. Today it carries the wallet and chain commands it shares with the validator;
-//! the training loop plugs in here as its own subcommand.
+//! The `miner` binary: `miner run` trains, commits and serves; the wallet and chain commands
+//! are the ones every participant shares.
 
-use clap::{Parser, Subcommand};
-use subnet_client::cli::ChainCommand;
+mod cli;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "miner",
-    version,
-    about = "Miner of the LLM-training subnet: wallets, registration and staking on the subnet chain"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use clap::Parser;
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Chain(ChainCommand),
-}
-
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Chain(command) => subnet_client::cli::run_blocking(command)?,
+fn main() -> std::process::ExitCode {
+    // SAFETY: restores the default SIGPIPE action before any thread starts, so `miner ... |
+    // head` ends quietly instead of panicking in `println!`.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    Ok(())
+    let args = cli::Cli::parse();
+    match cli::main(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

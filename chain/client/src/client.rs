@@ -141,6 +141,23 @@ impl Chain {
         Ok(self.finalized().await?.block_number())
     }
 
+    /// The number of the best (head) block, which finality trails by a few blocks: what a
+    /// deadline for *landing* a transaction is measured against.
+    pub async fn best_number(&self) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Header {
+            number: String,
+        }
+        let header: Header = self
+            .retry("best block", || async {
+                self.rpc.request("chain_getHeader", rpc_params![]).await.map_err(rpc_error)
+            })
+            .await?;
+        let digits = header.number.trim_start_matches("0x");
+        u64::from_str_radix(digits, 16)
+            .map_err(|e| ChainError::Decode(format!("best block number {:?}: {e}", header.number)))
+    }
+
     /// A client pinned to the finalized block with this number, or `None` while finality has
     /// not reached it.
     pub async fn at_number(&self, number: u64) -> Result<Option<AtBlock>> {

@@ -73,6 +73,10 @@ impl ChainSeam for ClientSeam {
         Ok(BlockRef { number: at.block_number(), hash: at.block_hash().0 })
     }
 
+    async fn best_number(&self) -> Result<u64, SeamError> {
+        self.chain.best_number().await.map_err(seam_error)
+    }
+
     async fn block_at(&self, number: u64) -> Result<BlockRef, SeamError> {
         match self.chain.at_number(number).await.map_err(seam_error)? {
             Some(at) => Ok(BlockRef { number, hash: at.block_hash().0 }),

@@ -216,6 +216,12 @@ impl ChainSeam for MemoryPeer {
         Ok(s.block(s.finalized()))
     }
 
+    async fn best_number(&self) -> Result<u64, SeamError> {
+        let s = self.chain.lock();
+        s.check()?;
+        Ok(s.head)
+    }
+
     async fn block_at(&self, number: u64) -> Result<BlockRef, SeamError> {
         let s = self.chain.lock();
         s.check()?;

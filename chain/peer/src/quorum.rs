@@ -49,7 +49,8 @@ pub fn bitmap(n: usize, approved: impl IntoIterator<Item = usize>) -> Vec<u8> {
     bits
 }
 
-fn approves(bits: &[u8], i: usize) -> bool {
+/// Whether a bitmap approves the `i`-th ranked candidate.
+pub fn approves(bits: &[u8], i: usize) -> bool {
     bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 

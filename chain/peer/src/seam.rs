@@ -92,6 +92,10 @@ pub trait ChainSeam: Send + Sync {
     /// The latest finalized block.
     fn finalized(&self) -> impl Future<Output = Result<BlockRef, SeamError>> + Send;
 
+    /// The number of the best (head) block: deadlines for landing a transaction are measured
+    /// against it, decisions never are.
+    fn best_number(&self) -> impl Future<Output = Result<u64, SeamError>> + Send;
+
     /// The finalized block with this number; `NotFinalized` if finality has not reached it.
     fn block_at(&self, number: u64) -> impl Future<Output = Result<BlockRef, SeamError>> + Send;
 

@@ -3,6 +3,7 @@
 //! a finalized block, so every peer that runs this gets the same answer.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use crate::quorum::{self, Approval, Candidate, Decision};
 use crate::seam::{BlockRef, ChainSeam, SeamError};
@@ -91,6 +92,67 @@ pub async fn decide<C: ChainSeam>(
         })
         .collect();
     Ok(quorum::decide(&ranked.candidates, &approvals, k))
+}
+
+/// One payload of a decided update and who should hold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected {
+    /// The candidate.
+    pub candidate: Candidate,
+    /// Axons to fetch it from, in order: its author, then each counted validator that approved
+    /// it (axons as served at `A_w`).
+    pub holders: Vec<SocketAddr>,
+}
+
+/// A window's update, settled once `A_w` is finalized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// The ranked candidates.
+    pub ranked: Ranked,
+    /// What the approvals decided.
+    pub decision: Decision,
+    /// The update's payloads, in rank order (empty: `S_{w+1} = S_w`).
+    pub payloads: Vec<Selected>,
+}
+
+/// Candidates, decision and holders of `w`'s update: everything a peer needs to sync past `w`.
+pub async fn settle<C: ChainSeam>(
+    chain: &C,
+    netuid: u16,
+    schedule: &Schedule,
+    limit: usize,
+    k: usize,
+    w: Window,
+) -> Result<Settled, UpdateError> {
+    let ranked = candidates(chain, netuid, schedule, limit, w).await?;
+    let decision = decide(chain, netuid, schedule, &ranked, k).await?;
+    if decision.update.is_empty() {
+        return Ok(Settled { ranked, decision, payloads: Vec::new() });
+    }
+    let a = schedule.approval_deadline(w).ok_or(UpdateError::OutOfRange(w))?;
+    let at = chain.block_at(a).await?;
+    let axons: BTreeMap<[u8; 32], SocketAddr> =
+        chain.neurons_at(netuid, at).await?.into_iter().filter_map(|n| Some((n.hotkey, n.axon?))).collect();
+    let approvals = chain.approvals_at(netuid, w.0, at).await?;
+    let payloads = decision
+        .update
+        .iter()
+        .map(|&i| {
+            let candidate = ranked.candidates[i].clone();
+            let approvers = approvals
+                .iter()
+                .filter(|appr| Some(appr.base) == decision.base && quorum::approves(&appr.bitmap, i))
+                .filter_map(|appr| axons.get(&appr.hotkey).copied());
+            let mut holders: Vec<SocketAddr> = axons.get(&candidate.hotkey).copied().into_iter().collect();
+            for addr in approvers {
+                if !holders.contains(&addr) {
+                    holders.push(addr);
+                }
+            }
+            Selected { candidate, holders }
+        })
+        .collect();
+    Ok(Settled { ranked, decision, payloads })
 }
 
 #[cfg(test)]

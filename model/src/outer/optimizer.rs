@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::params::Params;
 
 const CHUNK: usize = 1 << 14;
+const FORMAT: &str = "llm-subnet/outer-momentum/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OuterConfig {
@@ -73,6 +74,26 @@ impl OuterOptimizer {
             );
         }
         Ok(())
+    }
+
+    /// Whether there is state to keep (momentum that has seen an update).
+    pub fn has_state(&self) -> bool {
+        !self.momentum.is_empty()
+    }
+
+    /// Writes the momentum (safetensors, `m.{index}`); consensus state with momentum on.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let named: Vec<(String, &[f32])> =
+            self.momentum.iter().enumerate().map(|(i, m)| (format!("m.{i}"), m.as_slice())).collect();
+        crate::io::save_vectors(path, FORMAT, &[], &named)
+    }
+
+    /// Reads a momentum written by [`OuterOptimizer::save`] for tensors of `sizes`.
+    pub fn load(cfg: OuterConfig, path: &std::path::Path, sizes: &[usize]) -> Result<Self> {
+        let expected: Vec<(String, usize)> =
+            sizes.iter().enumerate().map(|(i, n)| (format!("m.{i}"), *n)).collect();
+        let (_, momentum) = crate::io::load_vectors(path, FORMAT, &expected)?;
+        Ok(Self { cfg, momentum })
     }
 
     /// [`OuterOptimizer::apply`] on a model's parameters.

@@ -1,0 +1,163 @@
+//! `miner run`: settings from flags, environment and a TOML file (in that order of
+//! precedence), start-up checks with clear refusals, the live status line, Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use subnet_client::cli::{ChainArgs, WalletArgs};
+use subnet_peer::client::ClientSeam;
+use subnet_peer::{RunConfig, RunId};
+
+use miner::{MinerOptions, Run};
+
+/// Settings of `miner run`. Each can also come from `--settings FILE`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run configuration (TOML; the localnet's are in config/).
+    #[arg(long, env = "MINER_CONFIG")]
+    config: Option<PathBuf>,
+    /// The training dataset (a directory with manifest.json, or with train/manifest.json).
+    #[arg(long, env = "MINER_DATA")]
+    data: Option<PathBuf>,
+    /// The state directory (model, error buffer, payloads, window records) for this hotkey.
+    #[arg(long, env = "MINER_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The subnet; must be the run configuration's.
+    #[arg(long, env = "MINER_NETUID")]
+    netuid: Option<u16>,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8091].
+    #[arg(long, env = "MINER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Address announced on chain as the axon [default: the listening address].
+    #[arg(long, env = "MINER_EXTERNAL")]
+    external: Option<SocketAddr>,
+    /// Windows of payloads kept and served [default: 8].
+    #[arg(long, env = "MINER_RETENTION")]
+    retention: Option<u64>,
+    /// A TOML file with any of the settings above (keys as the flags, with `_`).
+    #[arg(long, env = "MINER_SETTINGS")]
+    settings: Option<PathBuf>,
+    /// Worker threads for tensor math (default: all cores).
+    #[arg(long, env = "MODEL_THREADS")]
+    threads: Option<usize>,
+    /// Matrix-product library: auto, gemm or openblas (logged at start-up).
+    #[arg(long, env = "MODEL_GEMM", default_value = "auto")]
+    gemm: model::gemm::Choice,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    wallet: WalletArgs,
+}
+
+/// `--settings FILE`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    config: Option<PathBuf>,
+    data: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    netuid: Option<u16>,
+    listen: Option<SocketAddr>,
+    external: Option<SocketAddr>,
+    retention: Option<u64>,
+}
+
+fn settings_file(path: &Path) -> anyhow::Result<SettingsFile> {
+    let bytes = subnet_peer::state::read_capped(path, 64 * 1024)?;
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
+    toml::from_str(text).with_context(|| format!("{}", path.display()))
+}
+
+/// Paths in the settings file are relative to the file.
+fn relative_to(base: &Path, path: Option<PathBuf>) -> Option<PathBuf> {
+    path.map(|p| if p.is_relative() { base.join(p) } else { p })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    let bar = super::status_line::init_logging();
+    // Before any thread starts: an OpenBLAS core switch sets an environment variable.
+    let kernel = model::gemm::init(args.gemm).with_context(|| format!("--gemm {}", args.gemm))?;
+    tracing::info!("gemm kernel: {kernel}");
+    model::init_threads(args.threads);
+
+    let file = match &args.settings {
+        Some(path) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let f = settings_file(path)?;
+            SettingsFile {
+                config: relative_to(base, f.config),
+                data: relative_to(base, f.data),
+                state_dir: relative_to(base, f.state_dir),
+                ..f
+            }
+        }
+        None => SettingsFile::default(),
+    };
+    let config_path = args.config.or(file.config).context("no run configuration: pass --config FILE")?;
+    let data = args.data.or(file.data).context("no dataset: pass --data DIR")?;
+    let state_dir = args.state_dir.or(file.state_dir).context("no state directory: pass --state-dir DIR")?;
+    let config = RunConfig::load(&config_path)?;
+    if let Some(netuid) = args.netuid.or(file.netuid) {
+        if netuid != config.netuid {
+            bail!("--netuid {netuid} but {} is the run of subnet {}", config_path.display(), config.netuid);
+        }
+    }
+    let run = Run::new(config).with_context(|| format!("{}", config_path.display()))?;
+    let mut opts = MinerOptions::new(state_dir, data);
+    opts.listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8091)));
+    opts.external = args.external.or(file.external);
+    opts.retention = args.retention.or(file.retention).unwrap_or(opts.retention);
+
+    let hotkey = args.wallet.wallet()?.hotkey()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let chain = args.chain.connect().await?;
+        let netuid = run.netuid();
+        match chain.published_run(netuid).await? {
+            Some(published) => run.config.ensure_same_run(RunId(published), "the subnet owner", None)?,
+            None => tracing::warn!(
+                "the owner of subnet {netuid} has not published a run id; using {} as given",
+                config_path.display()
+            ),
+        }
+        tracing::info!(hotkey = %hotkey.ss58(), run = %run.id, preset = %run.config.model.preset, "starting");
+        let mut handle = miner::spawn(ClientSeam::new(chain, hotkey), run, opts).await?;
+        let line = super::status_line::spawn(bar, &handle);
+        let stopped = tokio::select! {
+            r = handle.wait() => r,
+            _ = shutdown_signal() => {
+                tracing::info!("stopping: the window in progress is abandoned, nothing half-committed (again to force)");
+                handle.request_stop();
+                tokio::select! {
+                    r = handle.wait() => r,
+                    _ = shutdown_signal() => std::process::exit(130),
+                }
+            }
+        };
+        line.abort();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stopped
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what the localnet and the tests send by pid).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

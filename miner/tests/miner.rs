@@ -1,0 +1,331 @@
+//! The miner's window loop against the in-memory chain (as pallets test against FRAME's mock
+//! runtime): real training on the `tiny` model, real files, real HTTP between peers, a chain
+//! that produces a block every few tens of milliseconds.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use miner::{MinerHandle, MinerOptions, Run};
+use model::codec::Codec;
+use model::data::{self, ShardOptions, TextTokenizer};
+use subnet_peer::http::{Fetcher, FetcherConfig, ServerConfig, Shelf};
+use subnet_peer::memory::{MemoryChain, MemoryPeer};
+use subnet_peer::quorum::bitmap;
+use subnet_peer::state::Status;
+use subnet_peer::update::candidates;
+use subnet_peer::{ChainSeam, RunConfig, Window};
+
+const NET: u16 = 1;
+const VALIDATOR: [u8; 32] = [0xAA; 32];
+
+/// A small synthetic dataset (64-token pages) in `dir`; returns its content hash.
+fn dataset(dir: &Path) -> String {
+    let tk = TextTokenizer::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/assets/fortunes-bpe-4k.json"),
+    )
+    .unwrap();
+    let docs: Vec<String> = (0..2000)
+        .map(|i| format!("Fortune number {i}: the {} fox jumps over {} lazy dogs.", i % 7, i % 13))
+        .collect();
+    let opts = ShardOptions { page_len: 64, shard_tokens: 1 << 16 };
+    data::write_dataset(&docs, &tk, &dir.join("train"), &opts).unwrap().content_hash
+}
+
+/// The shipped `tiny` run, shrunk: 10-block windows, 3 inner steps of one page.
+fn run_config(content_hash: &str, steps: u32) -> RunConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/localnet-tiny.toml");
+    let mut c = RunConfig::load(&path).unwrap();
+    c.data.content_hash = content_hash.into();
+    c.data.page_len = 64;
+    c.window.blocks = 10;
+    c.window.approval_blocks = 3;
+    c.window.commit_margin = 2;
+    c.inner.steps = steps;
+    c.inner.pages_per_step = 1;
+    c
+}
+
+struct Net {
+    chain: MemoryChain,
+    producing: Arc<AtomicBool>,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    config: RunConfig,
+}
+
+impl Net {
+    /// A chain with one validator (stake, permit) that makes a block every `block` ms.
+    fn new(block_ms: u64, steps: u32) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = run_config(&dataset(&data), steps);
+        let chain = MemoryChain::new();
+        chain.set_finality_lag(1);
+        let uid = chain.register(NET, VALIDATOR);
+        chain.update_neuron(NET, uid, |n| {
+            n.permit = true;
+            n.stake = 1_000;
+        });
+        let producing = Arc::new(AtomicBool::new(true));
+        let (c, p) = (chain.clone(), producing.clone());
+        std::thread::spawn(move || {
+            while p.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(block_ms));
+                c.advance(1);
+            }
+        });
+        Net { chain, producing, dir, data, config }
+    }
+
+    fn run(&self) -> Run {
+        Run::new(self.config.clone()).unwrap()
+    }
+
+    fn miner_key(i: u8) -> [u8; 32] {
+        [i; 32]
+    }
+
+    /// Registers miner `i` (incentive 1, so a lone payload may pass) and returns its seam.
+    fn register(&self, i: u8) -> MemoryPeer {
+        let uid = self.chain.register(NET, Self::miner_key(i));
+        self.chain.update_neuron(NET, uid, |n| n.incentive = 1);
+        self.chain.peer(Self::miner_key(i))
+    }
+
+    fn state_dir(&self, i: u8) -> PathBuf {
+        self.dir.path().join(format!("miner-{i}"))
+    }
+
+    async fn spawn(&self, i: u8) -> MinerHandle {
+        let mut opts = MinerOptions::new(self.state_dir(i), &self.data);
+        opts.poll = Duration::from_millis(20);
+        opts.fetch =
+            FetcherConfig { timeout: Duration::from_secs(2), rounds: 2, backoff: Duration::from_millis(50) };
+        miner::spawn(self.chain.peer(Self::miner_key(i)), self.run(), opts).await.unwrap()
+    }
+
+    fn window(&self) -> Window {
+        Window(self.chain.head() / self.config.window.blocks)
+    }
+
+    /// Waits until the chain's head is in window `w`.
+    async fn until_window(&self, w: u64) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.window().0 < w {
+            assert!(Instant::now() < deadline, "the chain did not reach window {w}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn commits(&self, i: u8) -> Vec<(u64, u64, [u8; 32])> {
+        self.chain.commit_history(NET, &Self::miner_key(i))
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.producing.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A validator that approves every candidate whose payload it can fetch from the author's
+/// axon, with the base the payloads name, once each window's deadline is finalized.
+fn approve_everything(net: &Net, codec_run: Run, until: u64) -> tokio::task::JoinHandle<Vec<(u64, usize)>> {
+    let v = net.chain.peer(VALIDATOR);
+    tokio::spawn(async move {
+        let s = codec_run.schedule;
+        let codec: &Codec = &codec_run.codec;
+        let fetcher = Fetcher::new(FetcherConfig::default());
+        let mut approved = Vec::new();
+        let mut w = Window(0);
+        while w.0 < until {
+            let ranked = match candidates(&v, NET, &s, 12, w).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let neurons = v.neurons_at(NET, ranked.deadline).await.unwrap();
+            let mut ok = Vec::new();
+            let mut base = [0; 32];
+            for (i, c) in ranked.candidates.iter().enumerate() {
+                let Some(axon) = neurons.iter().find(|n| n.hotkey == c.hotkey).and_then(|n| n.axon) else {
+                    continue;
+                };
+                let bytes = loop {
+                    // The author reveals once it sees D_w finalized: give it a moment.
+                    match fetcher.once(axon, &c.hash, codec.payload_bytes()).await {
+                        Ok(b) => break Some(b),
+                        Err(subnet_peer::http::FetchError::Status(404)) => {
+                            if v.best_number().await.unwrap() >= s.approval_deadline(w).unwrap() - 1 {
+                                break None;
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(_) => break None,
+                    }
+                };
+                if let Some(p) = bytes.and_then(|b| codec.decode(&b).ok()) {
+                    base = p.header.base;
+                    ok.push(i);
+                }
+            }
+            v.approve(NET, w.0, bitmap(ranked.candidates.len(), ok.iter().copied()), base).await.unwrap();
+            approved.push((w.0, ok.len()));
+            w = w.next();
+        }
+        approved
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_miners_commit_every_window_and_end_on_the_same_model() {
+    let net = Net::new(60, 3);
+    net.register(1);
+    net.register(2);
+    let genesis =
+        model::Params::init(&net.run().llama, 0, &candle_core::Device::Cpu).unwrap().fingerprint().unwrap();
+    let validator = approve_everything(&net, net.run(), 5);
+    let a = net.spawn(1).await;
+    let b = net.spawn(2).await;
+    net.until_window(6).await;
+    let approved = validator.await.unwrap();
+    // Window 0 may be lost to start-up; every later one is committed by both and approved.
+    for i in [1, 2] {
+        let windows: Vec<u64> = net.commits(i).iter().map(|(_, w, _)| *w).collect();
+        for w in 1..5 {
+            assert_eq!(windows.iter().filter(|x| **x == w).count(), 1, "miner {i} window {w}: {windows:?}");
+        }
+    }
+    assert!(approved.iter().filter(|(w, n)| *w >= 1 && *n == 2).count() >= 3, "{approved:?}");
+    // Both synced the same updates: the same model, which moved.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (sa, sb) = (a.status(), b.status());
+        if sa.model_window == sb.model_window && sa.model_window >= 5 {
+            assert_eq!(sa.fingerprint, sb.fingerprint);
+            assert_ne!(sa.fingerprint, hex::encode(genesis));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sa:?} vs {sb:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = a.metrics().encode();
+    assert!(text.contains("miner_windows_committed_total"), "{text}");
+    assert!(a.metrics().updates_applied.get() >= 3);
+    // Each payload of the update is held by every miner that applied it.
+    let fetched = Fetcher::new(FetcherConfig::default());
+    let (_, w, hash) = net.commits(2)[1];
+    let size = net.run().codec.payload_bytes();
+    assert_eq!(fetched.payload(&[a.local_addr()], &hash, size).await.unwrap().len(), size, "window {w}");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_approvals_the_model_stays_and_a_round_too_long_is_skipped() {
+    // 100 inner steps cannot fit in a 10-block window of 30 ms blocks.
+    let net = Net::new(30, 100);
+    net.register(1);
+    let m = net.spawn(1).await;
+    let fingerprint = m.status().fingerprint;
+    net.until_window(4).await;
+    let s = m.status();
+    assert_eq!(s.fingerprint, fingerprint, "no update was approved");
+    assert!(s.model_window >= 3, "{s:?}");
+    assert!(net.commits(1).is_empty(), "nothing half-committed: {:?}", net.commits(1));
+    let skip = s.last_skip.clone().expect("a skipped window");
+    assert!(skip.1.contains("training reached step") || skip.1.contains("too late"), "{skip:?}");
+    let record = subnet_peer::state::StateDir::open(&net.state_dir(1), net.run().id, NET, &[1; 32])
+        .unwrap()
+        .record(Window(skip.0))
+        .unwrap();
+    assert!(matches!(record, Some(Status::Skipped { .. })), "{record:?}");
+    assert!(m.metrics().encode().contains("miner_windows_skipped_total{reason="));
+    m.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_never_commits_a_window_twice() {
+    let net = Net::new(80, 3);
+    net.register(1);
+    let m = net.spawn(1).await;
+    // Wait for a commit, then restart within the same window.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (block, w, hash) = loop {
+        if let Some(c) = net.commits(1).last().copied() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no commit");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    m.shutdown().await.unwrap();
+    let again = net.spawn(1).await;
+    // Until the next window's commit: window w has exactly the one commitment.
+    net.until_window(w + 2).await;
+    let commits = net.commits(1);
+    assert_eq!(commits.iter().filter(|(_, cw, _)| *cw == w).collect::<Vec<_>>(), [&(block, w, hash)]);
+    // It serves the committed bytes, which hash to the commitment.
+    let size = net.run().codec.payload_bytes();
+    let bytes =
+        Fetcher::new(FetcherConfig::default()).payload(&[again.local_addr()], &hash, size).await.unwrap();
+    assert_eq!(bytes.len(), size);
+    again.shutdown().await.unwrap();
+
+    // A record left at `committing` by a crash, whose commit did land: no second submission.
+    let state = subnet_peer::state::StateDir::open(&net.state_dir(1), net.run().id, NET, &[1; 32]).unwrap();
+    let (_, last_w, last_hash) = *net.commits(1).last().unwrap();
+    state.set_record(Window(last_w), &Status::Committing { hash: hex::encode(last_hash) }).unwrap();
+    let before = net.commits(1).len();
+    let third = net.spawn(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after: Vec<_> = net.commits(1).into_iter().filter(|(_, cw, _)| *cw == last_w).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(net.commits(1).len() <= before + 1);
+    third.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_bytes_do_not_hash_is_never_applied() {
+    let net = Net::new(60, 3);
+    net.register(1);
+    // A cheater commits a hash and serves other bytes under it.
+    let cheat = net.register(9);
+    let size = net.run().codec.payload_bytes();
+    let shelf = Shelf::new();
+    let server = subnet_peer::http::serve(ServerConfig::new("127.0.0.1:0".parse().unwrap()), shelf.clone())
+        .await
+        .unwrap();
+    cheat.serve_axon(NET, server.local_addr()).await.unwrap();
+    let m = net.spawn(1).await;
+    let v = net.chain.peer(VALIDATOR);
+    let run = net.run();
+    let s = run.schedule;
+    let w = Window(net.window().0 + 1);
+    net.until_window(w.0).await;
+    let claimed = [0x5A; 32];
+    shelf.put(w, claimed, vec![7u8; size].into());
+    cheat.commit(NET, w.0, claimed).await.unwrap();
+    // The validator (wrongly) approves every candidate of w.
+    let ranked = loop {
+        if let Ok(r) = candidates(&v, NET, &s, 12, w).await {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // On the miner's own base, so only the cheater's bytes can stop the update.
+    let base: [u8; 32] = hex::decode(&m.status().fingerprint).unwrap().try_into().unwrap();
+    assert_eq!(m.status().model_window, w.0);
+    assert!(ranked.candidates.len() == 2, "{ranked:?}");
+    v.approve(NET, w.0, bitmap(ranked.candidates.len(), 0..ranked.candidates.len()), base).await.unwrap();
+    net.until_window(w.0 + 2).await;
+    let status = m.status();
+    assert_eq!(status.fingerprint, hex::encode(base), "the model must not move: {status:?}");
+    assert_eq!(status.model_window, w.0, "{status:?}");
+    assert!(status.sync.contains("wrong_hash") || status.sync.contains("hash to"), "{status:?}");
+    assert!(m.metrics().encode().contains("miner_fetch_failures_total"), "{}", m.metrics().encode());
+    m.shutdown().await.unwrap();
+}
