@@ -54,12 +54,12 @@ pub struct UpdatePayload {
 }
 
 impl Global {
-    /// `S_0`: the run's genesis weights.
+    /// `S_first`: the run's genesis weights, at its first window.
     pub fn genesis(run: &Run) -> anyhow::Result<Self> {
         let params = Params::init(&run.llama, run.config.model.seed, &Device::Cpu)?;
         let fingerprint = params.fingerprint()?;
         Ok(Self {
-            window: Window(0),
+            window: Window(run.config.window.first),
             params,
             fingerprint,
             clip: ClipHistory::new(run.codec.layouts().len()),

@@ -97,6 +97,8 @@ pub struct MinerStatus {
     pub sync: String,
     /// The last skipped window and why.
     pub last_skip: Option<(u64, String)>,
+    /// The pages the last inner round trained on, with its window: `pages(netuid, w, hotkey)`.
+    pub last_pages: Option<(u64, Vec<u64>)>,
 }
 
 /// Why the miner did not start.
@@ -326,6 +328,7 @@ where
         stop: stop.clone(),
         diverged: None,
         timings: Timings::default(),
+        last_warning: None,
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());
@@ -363,6 +366,8 @@ struct Loop<C> {
     /// Set when the quorum's base is not our model: no commits until a checkpoint fixes it.
     diverged: Option<String>,
     timings: Timings,
+    /// The last sync warning and when it was logged, so a stuck sync does not flood the log.
+    last_warning: Option<(String, Instant)>,
     _server: ServerHandle,
 }
 
@@ -484,7 +489,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                                 .get_or_create(&vec![("reason".into(), source.reason().into())])
                                 .inc();
                         }
-                        tracing::warn!("{e} (retrying)");
+                        let text = e.to_string();
+                        let repeat = self.last_warning.as_ref().is_some_and(|(last, at)| {
+                            *last == text && at.elapsed() < Duration::from_secs(30)
+                        });
+                        if !repeat {
+                            tracing::warn!("{text} (retrying)");
+                            self.last_warning = Some((text, Instant::now()));
+                        }
                     }
                     self.set_status(|s| s.sync = format!("behind: {e}"));
                     return;
@@ -642,6 +654,10 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             s.step = 0;
             s.loss = None;
         });
+        let count = steps * pages;
+        if let Ok(picked) = model::data::pages(run.netuid(), now.0, &hotkey, count, data.num_pages()) {
+            self.set_status(|s| s.last_pages = Some((now.0, picked)));
+        }
         let round = tokio::task::spawn_blocking(move || -> anyhow::Result<(RoundEnd, f64, usize)> {
             let batches = window_batches(&data, run.netuid(), now.0, &hotkey, steps, pages)?;
             let tokens: usize = batches.iter().map(|b| b.tokens()).sum();

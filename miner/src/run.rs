@@ -93,9 +93,10 @@ impl Run {
         self.config.inner.steps as usize
     }
 
-    /// The global step the first inner step of `w` runs at (it drives the inner LR).
+    /// The global step the first inner step of `w` runs at, `(w - first) H` (it drives the
+    /// inner LR).
     pub fn first_step(&self, w: Window) -> u64 {
-        w.0.saturating_mul(self.config.inner.steps as u64)
+        w.0.saturating_sub(self.config.window.first).saturating_mul(self.config.inner.steps as u64)
     }
 
     /// What every payload of `w` on `base` must carry.

@@ -60,6 +60,9 @@ pub struct DataConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
+    /// The run's first window: `S_first` is the genesis model, earlier windows are no part of
+    /// the run (the owner sets it when the run starts, so nobody replays the chain's past).
+    pub first: u64,
     /// `B`: blocks per window.
     pub blocks: u64,
     /// `a`: blocks after the commit deadline for approvals.
@@ -387,7 +390,7 @@ mod tests {
         // different run for every peer that has not upgraded.
         assert_eq!(
             tiny.run_id().to_string(),
-            "ab74364c6970dbdc943fd057afb92eea100edfb21ff99d2ca5b395ada2684eb5"
+            "fe5fcfa6f37d1ff7d5bb8c48d0059253684c0b17b4517baccf656eb14109dcf5"
         );
     }
 

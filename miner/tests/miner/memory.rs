@@ -2,14 +2,12 @@
 //! runtime): real training on the `tiny` model, real files, real HTTP between peers, a chain
 //! that produces a block every few tens of milliseconds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use miner::{MinerHandle, MinerOptions, Run};
-use model::codec::Codec;
-use model::data::{self, ShardOptions, TextTokenizer};
 use subnet_peer::http::{Fetcher, FetcherConfig, ServerConfig, Shelf};
 use subnet_peer::memory::{MemoryChain, MemoryPeer};
 use subnet_peer::quorum::bitmap;
@@ -17,35 +15,7 @@ use subnet_peer::state::Status;
 use subnet_peer::update::candidates;
 use subnet_peer::{ChainSeam, RunConfig, Window};
 
-const NET: u16 = 1;
-const VALIDATOR: [u8; 32] = [0xAA; 32];
-
-/// A small synthetic dataset (64-token pages) in `dir`; returns its content hash.
-fn dataset(dir: &Path) -> String {
-    let tk = TextTokenizer::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/assets/fortunes-bpe-4k.json"),
-    )
-    .unwrap();
-    let docs: Vec<String> = (0..2000)
-        .map(|i| format!("Fortune number {i}: the {} fox jumps over {} lazy dogs.", i % 7, i % 13))
-        .collect();
-    let opts = ShardOptions { page_len: 64, shard_tokens: 1 << 16 };
-    data::write_dataset(&docs, &tk, &dir.join("train"), &opts).unwrap().content_hash
-}
-
-/// The shipped `tiny` run, shrunk: 10-block windows, 3 inner steps of one page.
-fn run_config(content_hash: &str, steps: u32) -> RunConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/localnet-tiny.toml");
-    let mut c = RunConfig::load(&path).unwrap();
-    c.data.content_hash = content_hash.into();
-    c.data.page_len = 64;
-    c.window.blocks = 10;
-    c.window.approval_blocks = 3;
-    c.window.commit_margin = 2;
-    c.inner.steps = steps;
-    c.inner.pages_per_step = 1;
-    c
-}
+use crate::common::{approve_everything, dataset, run_config, NET, VALIDATOR};
 
 struct Net {
     chain: MemoryChain,
@@ -130,57 +100,6 @@ impl Drop for Net {
     }
 }
 
-/// A validator that approves every candidate whose payload it can fetch from the author's
-/// axon, with the base the payloads name, once each window's deadline is finalized.
-fn approve_everything(net: &Net, codec_run: Run, until: u64) -> tokio::task::JoinHandle<Vec<(u64, usize)>> {
-    let v = net.chain.peer(VALIDATOR);
-    tokio::spawn(async move {
-        let s = codec_run.schedule;
-        let codec: &Codec = &codec_run.codec;
-        let fetcher = Fetcher::new(FetcherConfig::default());
-        let mut approved = Vec::new();
-        let mut w = Window(0);
-        while w.0 < until {
-            let ranked = match candidates(&v, NET, &s, 12, w).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let neurons = v.neurons_at(NET, ranked.deadline).await.unwrap();
-            let mut ok = Vec::new();
-            let mut base = [0; 32];
-            for (i, c) in ranked.candidates.iter().enumerate() {
-                let Some(axon) = neurons.iter().find(|n| n.hotkey == c.hotkey).and_then(|n| n.axon) else {
-                    continue;
-                };
-                let bytes = loop {
-                    // The author reveals once it sees D_w finalized: give it a moment.
-                    match fetcher.once(axon, &c.hash, codec.payload_bytes()).await {
-                        Ok(b) => break Some(b),
-                        Err(subnet_peer::http::FetchError::Status(404)) => {
-                            if v.best_number().await.unwrap() >= s.approval_deadline(w).unwrap() - 1 {
-                                break None;
-                            }
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                        Err(_) => break None,
-                    }
-                };
-                if let Some(p) = bytes.and_then(|b| codec.decode(&b).ok()) {
-                    base = p.header.base;
-                    ok.push(i);
-                }
-            }
-            v.approve(NET, w.0, bitmap(ranked.candidates.len(), ok.iter().copied()), base).await.unwrap();
-            approved.push((w.0, ok.len()));
-            w = w.next();
-        }
-        approved
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_miners_commit_every_window_and_end_on_the_same_model() {
     let net = Net::new(60, 3);
@@ -188,7 +107,7 @@ async fn two_miners_commit_every_window_and_end_on_the_same_model() {
     net.register(2);
     let genesis =
         model::Params::init(&net.run().llama, 0, &candle_core::Device::Cpu).unwrap().fingerprint().unwrap();
-    let validator = approve_everything(&net, net.run(), 5);
+    let validator = approve_everything(net.chain.peer(VALIDATOR), net.run(), 0, 5);
     let a = net.spawn(1).await;
     let b = net.spawn(2).await;
     net.until_window(6).await;

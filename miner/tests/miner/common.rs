@@ -1,0 +1,98 @@
+//! What both test modules use: a synthetic dataset, a shrunk `tiny` run, a test validator.
+
+use std::path::Path;
+use std::time::Duration;
+
+use miner::Run;
+use model::codec::Codec;
+use model::data::{self, ShardOptions, TextTokenizer};
+use subnet_peer::http::{Fetcher, FetcherConfig};
+use subnet_peer::quorum::bitmap;
+use subnet_peer::update::candidates;
+use subnet_peer::{ChainSeam, RunConfig, Window};
+
+pub const NET: u16 = 1;
+pub const VALIDATOR: [u8; 32] = [0xAA; 32];
+
+/// A small synthetic dataset (64-token pages) in `dir`; returns its content hash.
+pub fn dataset(dir: &Path) -> String {
+    let tk = TextTokenizer::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/assets/fortunes-bpe-4k.json"),
+    )
+    .unwrap();
+    let docs: Vec<String> = (0..2000)
+        .map(|i| format!("Fortune number {i}: the {} fox jumps over {} lazy dogs.", i % 7, i % 13))
+        .collect();
+    let opts = ShardOptions { page_len: 64, shard_tokens: 1 << 16 };
+    data::write_dataset(&docs, &tk, &dir.join("train"), &opts).unwrap().content_hash
+}
+
+/// The shipped `tiny` run, shrunk: 10-block windows, 3 inner steps of one page.
+pub fn run_config(content_hash: &str, steps: u32) -> RunConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/localnet-tiny.toml");
+    let mut c = RunConfig::load(&path).unwrap();
+    c.data.content_hash = content_hash.into();
+    c.data.page_len = 64;
+    c.window.blocks = 10;
+    c.window.approval_blocks = 3;
+    c.window.commit_margin = 2;
+    c.inner.steps = steps;
+    c.inner.pages_per_step = 1;
+    c
+}
+
+/// A validator that approves, from window `from` to `until`, every candidate whose payload it can fetch from the author's
+/// axon, with the base the payloads name, once each window's deadline is finalized.
+pub fn approve_everything<C: ChainSeam + 'static>(
+    v: C,
+    codec_run: Run,
+    from: u64,
+    until: u64,
+) -> tokio::task::JoinHandle<Vec<(u64, usize)>> {
+    tokio::spawn(async move {
+        let s = codec_run.schedule;
+        let codec: &Codec = &codec_run.codec;
+        let fetcher = Fetcher::new(FetcherConfig::default());
+        let mut approved = Vec::new();
+        let mut w = Window(from);
+        while w.0 < until {
+            let netuid = codec_run.netuid();
+            let ranked = match candidates(&v, netuid, &s, 12, w).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let neurons = v.neurons_at(netuid, ranked.deadline).await.unwrap();
+            let mut ok = Vec::new();
+            let mut base = [0; 32];
+            for (i, c) in ranked.candidates.iter().enumerate() {
+                let Some(axon) = neurons.iter().find(|n| n.hotkey == c.hotkey).and_then(|n| n.axon) else {
+                    continue;
+                };
+                let bytes = loop {
+                    // The author reveals once it sees D_w finalized: give it a moment.
+                    match fetcher.once(axon, &c.hash, codec.payload_bytes()).await {
+                        Ok(b) => break Some(b),
+                        Err(subnet_peer::http::FetchError::Status(404)) => {
+                            if v.best_number().await.unwrap() >= s.approval_deadline(w).unwrap() - 1 {
+                                break None;
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(_) => break None,
+                    }
+                };
+                if let Some(p) = bytes.and_then(|b| codec.decode(&b).ok()) {
+                    base = p.header.base;
+                    ok.push(i);
+                }
+            }
+            v.approve(netuid, w.0, bitmap(ranked.candidates.len(), ok.iter().copied()), base).await.unwrap();
+            approved.push((w.0, ok.len()));
+            w = w.next();
+        }
+        approved
+    })
+}

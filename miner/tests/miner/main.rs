@@ -1,0 +1,6 @@
+//! The miner's tests, one binary: the window loop on the in-memory chain (`memory`), and the
+//! real `miner` binary on a real dev node (`dev_node`).
+
+mod common;
+mod dev_node;
+mod memory;
