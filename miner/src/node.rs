@@ -205,7 +205,9 @@ pub fn dataset_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn open_dataset(run: &Run, dir: &Path) -> Result<Dataset, StartError> {
+/// Opens and verifies the run's training dataset in `dir` (see [`dataset_dir`]): its manifest,
+/// content hash, page length and shard hashes.
+pub fn open_dataset(run: &Run, dir: &Path) -> Result<Dataset, StartError> {
     let dir = dataset_dir(dir);
     let fail = |reason: String| StartError::Dataset { path: dir.display().to_string(), reason };
     if !dir.join("manifest.json").exists() {
@@ -327,7 +329,7 @@ where
         head,
         stop: stop.clone(),
         diverged: None,
-        timings: Timings::default(),
+        timings: Timings { window: u64::MAX, ..Default::default() },
         last_warning: None,
         _server: server,
     };
@@ -339,6 +341,8 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 struct Timings {
     window: u64,
+    /// When this peer first saw the window (the first one it sees is partial).
+    started: Option<Instant>,
     sync: f64,
     train: f64,
     compress: f64,
@@ -417,7 +421,24 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             };
         });
         if self.timings.window != now.0 {
-            self.timings = Timings { window: now.0, ..Default::default() };
+            let t = self.timings;
+            if let (Some(started), true) = (t.started, t.train > 0.0) {
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    "window {} took {secs:.1} s: sync {:.2} s, train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s; training {:.0}% of it",
+                    t.window,
+                    t.sync,
+                    t.train,
+                    t.compress,
+                    t.store,
+                    t.commit,
+                    100.0 * t.train / secs
+                );
+            }
+            // A window this peer saw start is timed whole; the first one it joins is not.
+            let seen_start = t.window != u64::MAX;
+            self.timings =
+                Timings { window: now.0, started: seen_start.then(Instant::now), ..Default::default() };
         }
         self.reveal(fin.number, now)?;
         self.sync(now).await;
@@ -619,11 +640,9 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         self.metrics.windows_committed.inc();
         self.set_status(|s| s.last_commit = Some((w.0, hex::encode(hash), block)));
         let t = self.timings;
-        let share = (t.train / (t.sync + t.train + t.compress + t.store + t.commit).max(1e-9)) * 100.0;
         tracing::info!(
-            "{w}: committed {} in block {block} (sync {:.2} s, train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s; training {share:.0}% of the work)",
+            "{w}: committed {} in block {block} (train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s)",
             short(&hash),
-            t.sync,
             t.train,
             t.compress,
             t.store,

@@ -112,6 +112,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     opts.external = args.external.or(file.external);
     opts.retention = args.retention.or(file.retention).unwrap_or(opts.retention);
 
+    // Everything local first: a missing dataset or wallet is said before any chain round trip.
+    miner::node::open_dataset(&run, &opts.data_dir)?;
     let hotkey = args.wallet.wallet()?.hotkey()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

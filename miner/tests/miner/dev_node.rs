@@ -16,7 +16,7 @@ use subnet_client::testing::{key, start, TAO};
 use subnet_client::{Commitment, Keypair, Wallet};
 use subnet_peer::client::ClientSeam;
 use subnet_peer::http::{Fetcher, FetcherConfig};
-use subnet_peer::{ChainSeam, Window};
+use subnet_peer::{ChainSeam, RunConfig, Window};
 
 use crate::common::{approve_everything, dataset, run_config};
 
@@ -29,9 +29,10 @@ struct MinerProcess {
 impl MinerProcess {
     fn spawn(args: &[String], log: &Path) -> Self {
         let out = File::options().create(true).append(true).open(log).unwrap();
+        let threads = std::env::var("MINER_TEST_THREADS").unwrap_or_else(|_| "1".into());
         let child = Command::new(env!("CARGO_BIN_EXE_miner"))
             .args(args)
-            .env("MODEL_THREADS", "1")
+            .env("MODEL_THREADS", threads)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -71,96 +72,130 @@ async fn get(url: &str) -> Option<(u16, Vec<u8>)> {
     Some((status, r.bytes().await.ok()?.to_vec()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_miner_binary_on_a_dev_node() {
-    let net = start().await;
-    let netuid = net
-        .subnet(|netuid| {
-            vec![
-                AdminCall::sudo_set_tempo { netuid, tempo: 6 },
-                AdminCall::sudo_set_min_burn { netuid, min_burn: TAO / 1000 },
-                AdminCall::sudo_set_serving_rate_limit { netuid, serving_rate_limit: 0 },
-                AdminCall::sudo_set_allow_loopback_axons { netuid, allowed: true },
-            ]
-        })
-        .await;
-    let chain = &net.chain;
-    let dir = tempfile::tempdir().unwrap();
-    let wallets = dir.path().join("wallets");
-    let parts =
-        [("//Bob", "//Bob//validator"), ("//Charlie", "//Charlie//miner"), ("//Dave", "//Dave//miner")];
-    let mut hotkeys: Vec<Keypair> = Vec::new();
-    for (i, (cold, hot)) in parts.iter().enumerate() {
-        let (cold, hot) = (key(cold), key(hot));
-        net.fund(&hot, 10).await;
-        chain.register(&cold, &hot.account_id(), netuid, 2 * TAO).await.unwrap();
-        if i == 0 {
-            chain.add_stake(&cold, &hot.account_id(), netuid, 500 * TAO).await.unwrap();
-        } else {
-            Wallet::new(&wallets, &format!("miner{i}"), "default")
-                .unwrap()
-                .write_hotkey(&hot, false)
-                .unwrap();
+/// A dev node with a subnet: a validator with stake and a permit (//Bob), two registered
+/// miners whose hotkeys are in wallet files, and a run configuration file starting with the
+/// next window.
+struct Subnet {
+    net: subnet_client::testing::Net,
+    netuid: u16,
+    dir: tempfile::TempDir,
+    wallets: PathBuf,
+    hotkeys: Vec<Keypair>,
+    validator: ClientSeam,
+    config: RunConfig,
+    config_path: PathBuf,
+    data: PathBuf,
+    first: Window,
+}
+
+impl Subnet {
+    /// `configure` gets the netuid and the temporary directory and returns the run's
+    /// configuration (window.first is set here) and its dataset.
+    async fn start(configure: impl FnOnce(u16, &Path) -> (RunConfig, PathBuf)) -> Subnet {
+        let net = start().await;
+        let netuid = net
+            .subnet(|netuid| {
+                vec![
+                    AdminCall::sudo_set_tempo { netuid, tempo: 6 },
+                    AdminCall::sudo_set_min_burn { netuid, min_burn: TAO / 1000 },
+                    AdminCall::sudo_set_serving_rate_limit { netuid, serving_rate_limit: 0 },
+                    AdminCall::sudo_set_allow_loopback_axons { netuid, allowed: true },
+                ]
+            })
+            .await;
+        let chain = &net.chain;
+        let dir = tempfile::tempdir().unwrap();
+        let wallets = dir.path().join("wallets");
+        let parts =
+            [("//Bob", "//Bob//validator"), ("//Charlie", "//Charlie//miner"), ("//Dave", "//Dave//miner")];
+        let mut hotkeys: Vec<Keypair> = Vec::new();
+        for (i, (cold, hot)) in parts.iter().enumerate() {
+            let (cold, hot) = (key(cold), key(hot));
+            net.fund(&hot, 10).await;
+            chain.register(&cold, &hot.account_id(), netuid, 2 * TAO).await.unwrap();
+            if i == 0 {
+                chain.add_stake(&cold, &hot.account_id(), netuid, 500 * TAO).await.unwrap();
+            } else {
+                Wallet::new(&wallets, &format!("miner{i}"), "default")
+                    .unwrap()
+                    .write_hotkey(&hot, false)
+                    .unwrap();
+            }
+            hotkeys.push(hot);
         }
-        hotkeys.push(hot);
-    }
-    let validator = ClientSeam::new(chain.clone(), hotkeys[0].clone());
-
-    let data = dir.path().join("data");
-    let mut config = run_config(&dataset(&data), 10);
-    config.netuid = netuid;
-    config.window.blocks = 20;
-    config.window.approval_blocks = 6;
-    config.window.commit_margin = 3;
-    config.inner.pages_per_step = 2;
-    // The validator gets its permit an epoch after its stake.
-    let limit = Instant::now() + Duration::from_secs(120);
-    loop {
-        let fin = validator.finalized().await.unwrap();
-        let neurons = validator.neurons_at(netuid, fin).await.unwrap();
-        if neurons.iter().any(|n| n.hotkey == validator.hotkey() && n.permit) {
-            break;
+        let validator = ClientSeam::new(chain.clone(), hotkeys[0].clone());
+        let (mut config, data) = configure(netuid, dir.path());
+        config.netuid = netuid;
+        // The validator gets its permit an epoch after its stake.
+        let limit = Instant::now() + Duration::from_secs(120);
+        loop {
+            let fin = validator.finalized().await.unwrap();
+            let neurons = validator.neurons_at(netuid, fin).await.unwrap();
+            if neurons.iter().any(|n| n.hotkey == validator.hotkey() && n.permit) {
+                break;
+            }
+            assert!(Instant::now() < limit, "no validator permit");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        assert!(Instant::now() < limit, "no validator permit");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The run starts with the next window.
+        let first = config.schedule().unwrap().window_of(chain.best_number().await.unwrap()).next();
+        config.window.first = first.0;
+        let config_path = dir.path().join("run.toml");
+        std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+        Subnet { net, netuid, dir, wallets, hotkeys, validator, config, config_path, data, first }
     }
 
-    // The run starts with the next window.
-    let s = config.schedule().unwrap();
-    let first = s.window_of(chain.best_number().await.unwrap()).next();
-    config.window.first = first.0;
-    let config_path = dir.path().join("run.toml");
-    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
-    let run = Run::new(config.clone()).unwrap();
-    let s = run.schedule;
-
-    let args = |i: usize| -> Vec<String> {
+    /// `miner run` arguments for miner `i` (1 or 2).
+    fn args(&self, i: usize) -> Vec<String> {
         [
             "run",
             "--config",
-            config_path.to_str().unwrap(),
+            self.config_path.to_str().unwrap(),
             "--data",
-            data.to_str().unwrap(),
+            self.data.to_str().unwrap(),
             "--state-dir",
-            dir.path().join(format!("state{i}")).to_str().unwrap(),
+            self.dir.path().join(format!("state{i}")).to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
             "--chain-url",
-            &net.node.ws_url(),
+            &self.net.node.ws_url(),
             "--wallet-path",
-            wallets.to_str().unwrap(),
+            self.wallets.to_str().unwrap(),
             "--wallet-name",
             &format!("miner{i}"),
             "--wallet-hotkey",
             "default",
             "--netuid",
-            &netuid.to_string(),
+            &self.netuid.to_string(),
         ]
         .iter()
         .map(|a| a.to_string())
         .collect()
-    };
-    let logs: Vec<PathBuf> = (1..=2).map(|i| dir.path().join(format!("miner{i}.log"))).collect();
+    }
+
+    fn log(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("miner{i}.log"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_miner_binary_on_a_dev_node() {
+    let sub = Subnet::start(|_, dir| {
+        let data = dir.join("data");
+        let mut config = run_config(&dataset(&data), 10);
+        config.window.blocks = 20;
+        config.window.approval_blocks = 6;
+        config.window.commit_margin = 3;
+        config.inner.pages_per_step = 2;
+        (config, data)
+    })
+    .await;
+    let (chain, netuid, first, validator) = (&sub.net.chain, sub.netuid, sub.first, &sub.validator);
+    let (config, data, hotkeys) = (sub.config.clone(), sub.data.clone(), &sub.hotkeys);
+    let run = Run::new(config.clone()).unwrap();
+    let s = run.schedule;
+    let args = |i: usize| sub.args(i);
+    let logs: Vec<PathBuf> = (1..=2).map(|i| sub.log(i)).collect();
     let mut miners: Vec<MinerProcess> =
         (1..=2).map(|i| MinerProcess::spawn(&args(i), &logs[i - 1])).collect();
 
@@ -285,11 +320,69 @@ async fn the_miner_binary_on_a_dev_node() {
     for m in &mut miners {
         m.assert_running();
     }
+    // SIGTERM (what the localnet sends, by pid): a clean stop, exit code 0.
+    // SAFETY: signals our own child by its pid.
+    unsafe { libc::kill(miners[1].child.id() as i32, libc::SIGTERM) };
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = miners[1].child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}: {}", miners[1].log());
+    assert!(miners[1].log().contains("miner stopped"));
     let log = miners[0].log();
     assert!(log.contains("gemm kernel:"), "{log}");
     assert!(log.contains("committed"), "{log}");
     // The time split of each window, for `--nocapture`.
     for line in miners[1].log().lines().filter(|l| l.contains("committed") || l.contains("applied")) {
         eprintln!("{line}");
+    }
+}
+
+/// Time per window for a shipped run configuration on this machine, two miners (one thread
+/// each) and an approving validator on a dev node. A measurement, not run by default:
+///
+/// ```text
+/// MINER_TIMING_PRESET=small MINER_TIMING_WINDOWS=6 MINER_TIMING_DATA=data/fortunes-256 \
+///   cargo test --release -p miner --test miner -- --ignored window_timings --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of several minutes; run it by hand"]
+async fn window_timings() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let preset = std::env::var("MINER_TIMING_PRESET").unwrap_or_else(|_| "tiny".into());
+    let windows: u64 = std::env::var("MINER_TIMING_WINDOWS").ok().and_then(|w| w.parse().ok()).unwrap_or(6);
+    let data = std::env::var("MINER_TIMING_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo.join("data/fortunes-256"));
+    let config = RunConfig::load(&repo.join(format!("config/localnet-{preset}.toml"))).unwrap();
+    let sub = Subnet::start(move |_, _| (config, data)).await;
+    let run = Run::new(sub.config.clone()).unwrap();
+    let mut miners: Vec<MinerProcess> =
+        (1..=2).map(|i| MinerProcess::spawn(&sub.args(i), &sub.log(i))).collect();
+    let last = sub.first.0 + windows;
+    let approvals =
+        approve_everything(sub.validator.clone(), Run::new(sub.config.clone()).unwrap(), sub.first.0, last);
+    let deadline = Instant::now() + Duration::from_secs(120 + windows * run.schedule.blocks_per_window() * 2);
+    while run.schedule.window_of(sub.validator.finalized().await.unwrap().number).0 <= last {
+        assert!(Instant::now() < deadline, "too slow");
+        for m in &mut miners {
+            m.assert_running();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("approved (window, payloads): {:?}", approvals.await.unwrap());
+    for (i, m) in miners.iter().enumerate() {
+        eprintln!("--- miner {} ({preset})", i + 1);
+        for line in m
+            .log()
+            .lines()
+            .filter(|l| l.contains("committed") || l.contains("applied") || l.contains("skipped"))
+        {
+            eprintln!("{line}");
+        }
     }
 }

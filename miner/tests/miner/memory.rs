@@ -248,3 +248,37 @@ async fn an_update_whose_bytes_do_not_hash_is_never_applied() {
     assert!(m.metrics().encode().contains("miner_fetch_failures_total"), "{}", m.metrics().encode());
     m.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_hotkey_and_a_port_in_use_are_refused_clearly() {
+    let net = Net::new(60, 3);
+    let opts = MinerOptions::new(net.state_dir(7), &net.data);
+    let err = match miner::spawn(net.chain.peer([7; 32]), net.run(), opts).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started unregistered"),
+    };
+    assert!(err.contains("is not registered in subnet 1") && err.contains("register"), "{err}");
+
+    net.register(1);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut opts = MinerOptions::new(net.state_dir(1), &net.data);
+    opts.listen = taken.local_addr().unwrap();
+    let err = match miner::spawn(net.chain.peer(Net::miner_key(1)), net.run(), opts).await {
+        Err(e) => format!("{e:#}"),
+        Ok(_) => panic!("bound a port in use"),
+    };
+    assert!(
+        err.contains(&taken.local_addr().unwrap().to_string()) && err.contains("another --port"),
+        "{err}"
+    );
+
+    // A dataset that is not the run's.
+    let mut config = net.config.clone();
+    config.data.content_hash = "00".repeat(32);
+    let opts = MinerOptions::new(net.state_dir(1), &net.data);
+    let err = match miner::spawn(net.chain.peer(Net::miner_key(1)), Run::new(config).unwrap(), opts).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started on another dataset"),
+    };
+    assert!(err.contains("is not the run's"), "{err}");
+}
