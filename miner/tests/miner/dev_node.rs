@@ -205,7 +205,9 @@ async fn the_miner_binary_on_a_dev_node() {
 
     // Watch: commitments at every finalized block, each miner's status, and the reveal rule.
     let miner_keys: Vec<[u8; 32]> = hotkeys[1..].iter().map(|k| k.public()).collect();
-    let mut seen: BTreeMap<([u8; 32], u64), BTreeSet<(u64, [u8; 32])>> = BTreeMap::new();
+    // (hotkey, window) -> every (block, hash) its commitment was seen with.
+    type Landed = BTreeMap<([u8; 32], u64), BTreeSet<(u64, [u8; 32])>>;
+    let mut seen: Landed = BTreeMap::new();
     let mut models: Vec<BTreeMap<u64, String>> = vec![BTreeMap::new(), BTreeMap::new()];
     let mut axons: Vec<Option<SocketAddr>> = vec![None, None];
     let mut early_checks = 0;

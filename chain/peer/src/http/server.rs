@@ -20,10 +20,13 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::window::Window;
 
+/// Payload bytes by hash, each with its window.
+type Items = BTreeMap<[u8; 32], (Window, Arc<[u8]>)>;
+
 /// Payloads this peer may serve, by hash, with the window each belongs to (for retention).
 #[derive(Clone, Default)]
 pub struct Shelf {
-    items: Arc<RwLock<BTreeMap<[u8; 32], (Window, Arc<[u8]>)>>>,
+    items: Arc<RwLock<Items>>,
 }
 
 impl Shelf {
