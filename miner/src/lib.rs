@@ -2,18 +2,13 @@
 //! server, axon and window loop) against any [`subnet_peer::ChainSeam`], and returns a handle;
 //! the `miner` binary is a thin CLI over it, and tests run several in one process.
 //!
-//! - [`run`]: the run configuration in the model's types;
-//! - [`global`]: the shared model `S_w` and its consensus state, saved atomically;
-//! - [`sync`]: `S_w -> S_{w+1}` from the update the chain settled;
 //! - [`node`]: start-up checks and the window loop (train, compress, store, commit, reveal);
+//!   the shared model and its sync are `subnet_peer::sync`, which the validator uses too;
 //! - [`metrics`]: what `GET /metrics` reports.
 #![warn(missing_docs)]
 
-pub mod global;
 pub mod metrics;
 pub mod node;
-pub mod run;
-pub mod sync;
 
 pub use node::{spawn, MinerHandle, MinerOptions, MinerStatus, StartError};
-pub use run::Run;
+pub use subnet_peer::sync::Run;

@@ -24,10 +24,9 @@ use subnet_peer::state::{commit_plan, CommitPlan, StateDir, Status};
 use subnet_peer::{ChainSeam, Phase, Window};
 use tokio::task::JoinHandle;
 
-use crate::global::Global;
+use subnet_peer::sync::{self, Global, Run, Step, SyncError};
+
 use crate::metrics::Metrics;
-use crate::run::Run;
-use crate::sync::{self, Step, SyncError};
 
 /// How a miner runs, beyond the run configuration.
 #[derive(Clone, Debug)]

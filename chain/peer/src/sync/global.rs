@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::state::{read_capped, write_atomic};
+use crate::Window;
 use anyhow::{bail, Context};
 use candle_core::Device;
 use model::codec::CodecError;
 use model::outer::{aggregate, Aggregate, ClipHistory, OuterOptimizer};
 use model::Params;
 use serde::{Deserialize, Serialize};
-use subnet_peer::state::{read_capped, write_atomic};
-use subnet_peer::Window;
 
-use crate::run::Run;
+use crate::sync::run::Run;
 
 /// `S_w` and its consensus state.
 pub struct Global {
@@ -73,7 +73,7 @@ impl Global {
         let pointer_path = root.join("model.json");
         let bytes = match read_capped(&pointer_path, 64 * 1024) {
             Ok(b) => b,
-            Err(subnet_peer::state::StateError::Io { source, .. })
+            Err(crate::state::StateError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Ok(None)

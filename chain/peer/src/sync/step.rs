@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use subnet_peer::http::{FetchError, Fetcher, Shelf};
-use subnet_peer::seam::SeamError;
-use subnet_peer::state::StateDir;
-use subnet_peer::update::{settle, Selected, UpdateError};
-use subnet_peer::{ChainSeam, Window};
+use crate::http::{FetchError, Fetcher, Shelf};
+use crate::seam::SeamError;
+use crate::state::StateDir;
+use crate::update::{settle, Selected, UpdateError};
+use crate::{ChainSeam, Window};
 
-use crate::global::{Global, UpdatePayload};
-use crate::run::Run;
+use crate::sync::global::{Global, UpdatePayload};
+use crate::sync::run::Run;
 
 /// Payloads fetched at once.
 const FETCH_CONCURRENCY: usize = 4;

@@ -1,12 +1,12 @@
 //! The run configuration turned into the model's types: what every peer of the run computes
 //! with. Built once at start-up; a configuration the model cannot use is refused here.
 
+use crate::config::OuterKind;
+use crate::{RunConfig, RunId, Schedule, Window};
 use model::codec::{Codec, CodecParams};
 use model::outer::{ClipRule, Expected, OuterConfig, OuterOptimizer};
 use model::train::{AdamWConfig, LrSchedule, TrainConfig};
 use model::LlamaConfig;
-use subnet_peer::config::OuterKind;
-use subnet_peer::{RunConfig, RunId, Schedule, Window};
 
 /// A run, ready to compute with.
 pub struct Run {
