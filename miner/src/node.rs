@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,7 +24,7 @@ use subnet_peer::state::{commit_plan, CommitPlan, StateDir, Status};
 use subnet_peer::{ChainSeam, Phase, Window};
 use tokio::task::JoinHandle;
 
-use subnet_peer::sync::{self, Global, Run, Step, SyncError};
+use subnet_peer::sync::{self, checkpoint, Global, Run, Step, SyncError};
 
 use crate::metrics::Metrics;
 
@@ -98,6 +98,8 @@ pub struct MinerStatus {
     pub last_skip: Option<(u64, String)>,
     /// The pages the last inner round trained on, with its window: `pages(netuid, w, hotkey)`.
     pub last_pages: Option<(u64, Vec<u64>)>,
+    /// The window of the checkpoint this miner last joined from, if it did.
+    pub joined_from: Option<u64>,
 }
 
 /// Why the miner did not start.
@@ -291,6 +293,9 @@ where
     server.on_served = Arc::new(move |n| {
         served.inc_by(n as u64);
     });
+    let offered: Arc<RwLock<Option<Arc<[u8]>>>> = Arc::default();
+    let offer = offered.clone();
+    server.checkpoint = Arc::new(move || offer.read().expect("checkpoint lock").clone());
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
     let axon = opts.external.unwrap_or(addr);
@@ -328,6 +333,9 @@ where
         head,
         stop: stop.clone(),
         diverged: None,
+        unverified: None,
+        offered,
+        offered_window: None,
         timings: Timings { window: u64::MAX, ..Default::default() },
         last_warning: None,
         _server: server,
@@ -368,6 +376,13 @@ struct Loop<C> {
     stop: Arc<AtomicBool>,
     /// Set when the quorum's base is not our model: no commits until a checkpoint fixes it.
     diverged: Option<String>,
+    /// Set after joining from a checkpoint of this window: no commits until a quorum's base
+    /// has confirmed the model.
+    unverified: Option<Window>,
+    /// The checkpoint of `global` offered on `GET /checkpoint`.
+    offered: Arc<RwLock<Option<Arc<[u8]>>>>,
+    /// The window of the offered checkpoint.
+    offered_window: Option<Window>,
     timings: Timings,
     /// The last sync warning and when it was logged, so a stuck sync does not flood the log.
     last_warning: Option<(String, Instant)>,
@@ -440,10 +455,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 Timings { window: now.0, started: seen_start.then(Instant::now), ..Default::default() };
         }
         self.reveal(fin.number, now)?;
+        if self.global.window.0.saturating_add(self.opts.retention) < now.0 {
+            self.join(fin, now).await;
+        }
         self.sync(now).await;
+        self.offer();
         self.metrics.sync_lag_windows.set(now.0.saturating_sub(self.global.window.0) as i64);
         self.retain(now);
-        if self.global.window == now && self.diverged.is_none() {
+        if self.global.window == now && self.diverged.is_none() && self.unverified.is_none() {
             self.work(now, fin).await?;
         }
         Ok(())
@@ -485,6 +504,12 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 Ok(Step::Empty(w)) => tracing::info!("{w}: no update had a quorum; the model stays"),
                 Ok(Step::Applied { window, payloads, fetch, apply }) => {
                     self.metrics.updates_applied.inc();
+                    // The step checked the quorum's base against this model before applying.
+                    if let Some(joined) = self.unverified.take() {
+                        tracing::info!(
+                            "the checkpoint of {joined} is confirmed by the quorum's base of {window}"
+                        );
+                    }
                     let secs = (fetch + apply).as_secs_f64();
                     self.metrics.phase("sync", secs);
                     self.timings.sync += secs;
@@ -533,6 +558,66 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         if self.global.window >= now {
             self.set_status(|s| s.sync = "synced".into());
         }
+    }
+
+    /// Too far behind to replay from the payloads peers still hold: takes the newest
+    /// checkpoint a peer offers that decodes for this run and is ahead of this model.
+    /// Validators are asked first. The model stays unverified until a quorum's base confirms it.
+    async fn join(&mut self, fin: subnet_peer::seam::BlockRef, now: Window) {
+        let me = self.chain.hotkey();
+        let Ok(mut neurons) = self.chain.neurons_at(self.run.netuid(), fin).await else { return };
+        neurons.sort_by_key(|n| (!n.permit, std::cmp::Reverse(n.stake)));
+        let limit = checkpoint::limit(&self.run) as usize;
+        let mut best: Option<(Global, SocketAddr)> = None;
+        for n in neurons.iter().filter(|n| n.hotkey != me) {
+            let Some(axon) = n.axon else { continue };
+            let got = match self.fetcher.checkpoint(axon, limit).await {
+                Ok(bytes) => checkpoint::decode(&self.run, &bytes),
+                Err(e) => Err(e.into()),
+            };
+            match got {
+                Ok(g) if g.window > self.global.window && g.window <= now => {
+                    if best.as_ref().is_none_or(|(b, _)| g.window > b.window) {
+                        best = Some((g, axon));
+                    }
+                }
+                Ok(g) => tracing::debug!("{axon} offers a checkpoint of {}, not ahead of ours", g.window),
+                Err(e) => tracing::debug!("no usable checkpoint from {axon}: {e:#}"),
+            }
+        }
+        let Some((g, from)) = best else {
+            self.set_status(|s| {
+                s.sync = format!("behind since {}: no peer offers a checkpoint", self.global.window)
+            });
+            return;
+        };
+        tracing::info!(
+            "joined from the checkpoint of {} ({}) served by {from}; no commits until the quorum confirms it",
+            g.window,
+            short(&g.fingerprint)
+        );
+        self.unverified = Some(g.window);
+        self.set_status(|s| {
+            s.joined_from = Some(g.window.0);
+            s.sync =
+                format!("joined from the checkpoint of {}; waiting for the quorum to confirm it", g.window);
+        });
+        self.global = g;
+        if let Err(e) = self.global.save(self.state.root()) {
+            tracing::warn!("saving the joined model: {e:#}");
+        }
+    }
+
+    /// Offers the current model as the checkpoint (re-encoded when it moves).
+    fn offer(&mut self) {
+        if self.offered_window == Some(self.global.window) || self.unverified.is_some() {
+            return;
+        }
+        match checkpoint::encode(&self.run, &self.global) {
+            Ok(bytes) => *self.offered.write().expect("checkpoint lock") = Some(bytes.into()),
+            Err(e) => tracing::debug!("no checkpoint offered: {e:#}"),
+        }
+        self.offered_window = Some(self.global.window);
     }
 
     fn retain(&self, now: Window) {

@@ -34,4 +34,12 @@ impl ModelError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
     }
+
+    /// A checkpoint error read from bytes, named after the file they came from.
+    pub fn at(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::Checkpoint { reason, .. } => Self::Checkpoint { path: path.into(), reason },
+            other => other,
+        }
+    }
 }

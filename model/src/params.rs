@@ -172,29 +172,61 @@ impl Params {
 
     /// Writes a safetensors checkpoint with HF names and `{"format": "pt"}` metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let out = self.to_safetensors(&[]).map_err(|e| e.at(path))?;
+        crate::io::write_atomic(path, &out)
+    }
+
+    /// The safetensors bytes [`Params::save`] writes, with `meta` added to the header.
+    pub fn to_safetensors(&self, meta: &[(&str, String)]) -> Result<Vec<u8>> {
         let values = self.to_vecs()?;
         let bytes: Vec<Vec<u8>> = values.iter().map(|v| crate::io::f32_to_le_bytes(v)).collect();
+        let fail = |e: safetensors::SafeTensorError| ModelError::Checkpoint {
+            path: "<bytes>".into(),
+            reason: e.to_string(),
+        };
         let mut views = Vec::with_capacity(self.specs.len());
         for (spec, b) in self.specs.iter().zip(&bytes) {
-            let view = TensorView::new(Dtype::F32, spec.shape.clone(), b)
-                .map_err(|e| ModelError::Checkpoint { path: path.into(), reason: e.to_string() })?;
-            views.push((spec.name.clone(), view));
+            views
+                .push((spec.name.clone(), TensorView::new(Dtype::F32, spec.shape.clone(), b).map_err(fail)?));
         }
-        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let out = safetensors::serialize(views, Some(meta))
-            .map_err(|e| ModelError::Checkpoint { path: path.into(), reason: e.to_string() })?;
-        crate::io::write_atomic(path, &out)
+        let mut header = HashMap::from([("format".to_string(), "pt".to_string())]);
+        header.extend(meta.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        safetensors::serialize(views, Some(header)).map_err(fail)
+    }
+
+    /// The most bytes a checkpoint for `cfg` may take: its parameters plus 16 MiB of header.
+    pub fn checkpoint_limit(cfg: &LlamaConfig) -> u64 {
+        param_specs(cfg).iter().map(|s| s.numel() as u64 * 4).sum::<u64>() + (16 << 20)
     }
 
     /// Loads a checkpoint for `cfg`, checking that every expected tensor is present with the
     /// right shape and dtype; the file size is bounded by what the config implies.
     pub fn load(cfg: &LlamaConfig, path: &Path, device: &Device) -> Result<Self> {
         cfg.validate()?;
+        let bytes = crate::io::read_capped(path, Self::checkpoint_limit(cfg))?;
+        Ok(Self::from_safetensors(cfg, &bytes, device).map_err(|e| e.at(path))?.0)
+    }
+
+    /// [`Params::load`] from bytes (at most [`Params::checkpoint_limit`]); also returns the
+    /// header's metadata.
+    pub fn from_safetensors(
+        cfg: &LlamaConfig,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(Self, HashMap<String, String>)> {
+        cfg.validate()?;
+        let fail = |reason: String| ModelError::Checkpoint { path: "<bytes>".into(), reason };
+        let limit = Self::checkpoint_limit(cfg);
+        if bytes.len() as u64 > limit {
+            return Err(fail(format!(
+                "{} bytes, more than the {limit} a checkpoint of this model takes",
+                bytes.len()
+            )));
+        }
         let specs = param_specs(cfg);
-        let expected: u64 = specs.iter().map(|s| s.numel() as u64 * 4).sum();
-        let bytes = crate::io::read_capped(path, expected + (16 << 20))?;
-        let fail = |reason: String| ModelError::Checkpoint { path: path.into(), reason };
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| fail(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| fail(e.to_string()))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let st = SafeTensors::deserialize(bytes).map_err(|e| fail(e.to_string()))?;
         let mut values = Vec::with_capacity(specs.len());
         for spec in &specs {
             let view = st.tensor(&spec.name).map_err(|_| fail(format!("missing tensor {}", spec.name)))?;
@@ -223,7 +255,7 @@ impl Params {
                 return Err(fail(format!("unexpected tensor {name}")));
             }
         }
-        Self::from_ordered(specs, values, device)
+        Ok((Self::from_ordered(specs, values, device)?, meta))
     }
 }
 

@@ -69,10 +69,15 @@ impl Net {
     }
 
     async fn spawn(&self, i: u8) -> MinerHandle {
+        self.spawn_with(i, |_| {}).await
+    }
+
+    async fn spawn_with(&self, i: u8, change: impl FnOnce(&mut MinerOptions)) -> MinerHandle {
         let mut opts = MinerOptions::new(self.state_dir(i), &self.data);
         opts.poll = Duration::from_millis(20);
         opts.fetch =
             FetcherConfig { timeout: Duration::from_secs(2), rounds: 2, backoff: Duration::from_millis(50) };
+        change(&mut opts);
         miner::spawn(self.chain.peer(Self::miner_key(i)), self.run(), opts).await.unwrap()
     }
 
@@ -285,4 +290,33 @@ async fn an_unregistered_hotkey_and_a_port_in_use_are_refused_clearly() {
         Ok(_) => panic!("started on another dataset"),
     };
     assert!(err.contains("is not the run's"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_miner_joins_from_a_checkpoint_and_then_commits() {
+    let net = Net::new(120, 3);
+    net.register(1);
+    net.register(2);
+    let validator = approve_everything(net.chain.peer(VALIDATOR), net.run(), 0, 12);
+    let a = net.spawn_with(1, |o| o.retention = 2).await;
+    net.until_window(5).await;
+    // Too far behind to replay from payloads held for 2 windows: it takes a's checkpoint.
+    let b = net.spawn_with(2, |o| o.retention = 2).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (sa, sb) = (a.status(), b.status());
+        let late = net.commits(2);
+        if sb.model_window == sa.model_window && sa.fingerprint == sb.fingerprint && !late.is_empty() {
+            // It joined from a checkpoint of S_v; its first commit is on a model the quorum
+            // confirmed, so for a later window than v.
+            let joined = sb.joined_from.expect("joined from a checkpoint");
+            assert!(late[0].1 > joined, "joined {joined}, committed {late:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sa:?}\n{sb:?}\n{late:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    validator.abort();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

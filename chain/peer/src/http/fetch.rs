@@ -159,35 +159,26 @@ impl Fetcher {
         Err(FetchError::Exhausted { hash: hex::encode(hash), rounds, last })
     }
 
-    /// One attempt at one holder.
-    pub async fn once(&self, addr: SocketAddr, hash: &[u8; 32], size: usize) -> Result<Vec<u8>, FetchError> {
-        let url = format!("http://{addr}/payload/{}", hex::encode(hash));
+    /// A body of at most `limit` bytes from `url`, refused before reading when it declares
+    /// more and cut off when it sends more; within the timeout.
+    async fn body(&self, url: &str, limit: usize) -> Result<Vec<u8>, FetchError> {
         let attempt = async {
-            let response = self.client.get(&url).send().await.map_err(|e| self.classify(e))?;
+            let response = self.client.get(url).send().await.map_err(|e| self.classify(e))?;
             if response.status() != reqwest::StatusCode::OK {
                 return Err(FetchError::Status(response.status().as_u16()));
             }
-            if response.content_length().is_some_and(|n| n > size as u64) {
-                return Err(FetchError::TooLarge { limit: size });
+            if response.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(FetchError::TooLarge { limit });
             }
-            let mut body = Vec::with_capacity(size);
+            let declared = response.content_length().unwrap_or(0).min(limit as u64) as usize;
+            let mut body = Vec::with_capacity(declared);
             let mut chunks = response.bytes_stream();
             while let Some(chunk) = chunks.next().await {
                 let chunk = chunk.map_err(|e| self.classify(e))?;
-                if body.len() + chunk.len() > size {
-                    return Err(FetchError::TooLarge { limit: size });
+                if body.len() + chunk.len() > limit {
+                    return Err(FetchError::TooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
-            }
-            if body.len() != size {
-                return Err(FetchError::Truncated { got: body.len(), want: size });
-            }
-            let actual = sp_crypto_hashing::blake2_256(&body);
-            if &actual != hash {
-                return Err(FetchError::WrongHash {
-                    expected: hex::encode(hash),
-                    actual: hex::encode(actual),
-                });
             }
             Ok(body)
         };
@@ -195,6 +186,25 @@ impl Fetcher {
         tokio::time::timeout(self.cfg.timeout, attempt)
             .await
             .unwrap_or(Err(FetchError::Timeout(self.cfg.timeout)))
+    }
+
+    /// A peer's checkpoint (`GET /checkpoint`), at most `limit` bytes. Unverified: the caller
+    /// checks what it holds.
+    pub async fn checkpoint(&self, addr: SocketAddr, limit: usize) -> Result<Vec<u8>, FetchError> {
+        self.body(&format!("http://{addr}/checkpoint"), limit).await
+    }
+
+    /// One attempt at one holder.
+    pub async fn once(&self, addr: SocketAddr, hash: &[u8; 32], size: usize) -> Result<Vec<u8>, FetchError> {
+        let body = self.body(&format!("http://{addr}/payload/{}", hex::encode(hash)), size).await?;
+        if body.len() != size {
+            return Err(FetchError::Truncated { got: body.len(), want: size });
+        }
+        let actual = sp_crypto_hashing::blake2_256(&body);
+        if &actual != hash {
+            return Err(FetchError::WrongHash { expected: hex::encode(hash), actual: hex::encode(actual) });
+        }
+        Ok(body)
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {

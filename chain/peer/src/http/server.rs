@@ -1,4 +1,5 @@
-//! The read-only server: `GET /payload/{hash}`, `GET /status`, `GET /metrics`.
+//! The read-only server: `GET /payload/{hash}`, `GET /status`, `GET /metrics`,
+//! `GET /checkpoint`.
 //!
 //! It serves only what the loop put on the [`Shelf`] (a miner puts its payload there once the
 //! commit deadline is finalized, never before), at most `max_in_flight` requests at once (503
@@ -75,6 +76,8 @@ pub type StatusFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 /// Called with the size of every payload served (for a bytes-served counter).
 pub type ServedFn = Arc<dyn Fn(usize) + Send + Sync>;
+/// The checkpoint this peer offers on `GET /checkpoint`, if any.
+pub type CheckpointFn = Arc<dyn Fn() -> Option<Arc<[u8]>> + Send + Sync>;
 
 /// What the server listens on and how it bounds work.
 #[derive(Clone)]
@@ -91,6 +94,8 @@ pub struct ServerConfig {
     pub metrics: MetricsFn,
     /// Sees every payload served.
     pub on_served: ServedFn,
+    /// `GET /checkpoint`.
+    pub checkpoint: CheckpointFn,
 }
 
 impl ServerConfig {
@@ -103,6 +108,7 @@ impl ServerConfig {
             status: Arc::new(|| serde_json::json!({})),
             metrics: Arc::new(String::new),
             on_served: Arc::new(|_| {}),
+            checkpoint: Arc::new(|| None),
         }
     }
 }
@@ -171,6 +177,7 @@ pub async fn serve(cfg: ServerConfig, shelf: Shelf) -> Result<ServerHandle, Serv
         .route("/payload/{hash}", get(payload))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/checkpoint", get(checkpoint))
         .layer(middleware::from_fn_with_state(app.clone(), bounded))
         .with_state(app);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -232,4 +239,14 @@ async fn status(State(app): State<App>) -> Response {
 async fn metrics(State(app): State<App>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], (app.cfg.metrics)())
         .into_response()
+}
+
+async fn checkpoint(State(app): State<App>) -> Response {
+    match (app.cfg.checkpoint)() {
+        Some(bytes) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], axum::body::Bytes::from_owner(bytes))
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no checkpoint here\n").into_response(),
+    }
 }

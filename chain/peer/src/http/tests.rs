@@ -70,9 +70,13 @@ async fn serves_what_is_on_the_shelf_and_nothing_else() {
     cfg.on_served = Arc::new(move |n| {
         counter.fetch_add(n, Ordering::SeqCst);
     });
+    cfg.checkpoint = Arc::new(|| Some(vec![9u8; 3000].into()));
     let server = serve(cfg, shelf.clone()).await.unwrap();
     let addr = server.local_addr();
     assert_ne!(addr.port(), 0, "the real port is reported");
+    // A checkpoint is capped like a payload: over the limit it is refused unread.
+    assert_eq!(quick().checkpoint(addr, 3000).await.unwrap().len(), 3000);
+    assert_eq!(quick().checkpoint(addr, 2999).await, Err(FetchError::TooLarge { limit: 2999 }));
 
     let payload = bytes(5000, 1);
     let h = hash(&payload);
@@ -101,6 +105,8 @@ async fn serves_what_is_on_the_shelf_and_nothing_else() {
     assert!(matches!(f.once(addr, &h, payload.len()).await, Err(FetchError::Status(404))));
 
     server.shutdown().await;
+    let none = serve(ServerConfig::new(LOCAL.parse().unwrap()), Shelf::new()).await.unwrap();
+    assert_eq!(quick().checkpoint(none.local_addr(), 10).await, Err(FetchError::Status(404)));
     assert!(matches!(f.once(addr, &h, payload.len()).await, Err(FetchError::Connect(_))));
 }
 

@@ -36,6 +36,15 @@ pub struct Global {
     pub outer: OuterOptimizer,
 }
 
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("window", &self.window)
+            .field("fingerprint", &hex::encode(self.fingerprint))
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Pointer {
     window: u64,
