@@ -21,9 +21,22 @@ enum Command {
     Chain(ChainCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Chain(command) => subnet_client::cli::run_blocking(command)?,
+fn main() -> std::process::ExitCode {
+    // SAFETY: restores the default SIGPIPE action before any thread starts, so `validator
+    // metagraph | head` ends quietly instead of panicking in `println!`.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    Ok(())
+    let result = match Cli::parse().command {
+        Command::Chain(command) => subnet_client::cli::run_blocking(command).map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain, once, on one line.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -335,6 +335,23 @@ async fn the_miner_binary_on_a_dev_node() {
     };
     assert!(status.success(), "{status}: {}", miners[1].log());
     assert!(miners[1].log().contains("miner stopped"));
+    // The subnet owner publishes another run: a miner on this configuration refuses to start.
+    let owner = key("//Alice//owner");
+    sub.net.fund(&owner, 1).await;
+    chain.publish_run(&owner, netuid, [0x77; 32]).await.unwrap();
+    let refused = tokio::task::spawn_blocking({
+        let args = args(1);
+        move || Command::new(env!("CARGO_BIN_EXE_miner")).args(args).stdin(Stdio::null()).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("the subnet owner is on run {}", "77".repeat(32)))
+            && err.contains(&run.id.to_string()),
+        "{err}"
+    );
     let log = miners[0].log();
     assert!(log.contains("gemm kernel:"), "{log}");
     assert!(log.contains("committed"), "{log}");
