@@ -2,7 +2,7 @@
 //! misbehave in every way the protocol names: oversized, truncated, wrong bytes, slow.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,17 +124,28 @@ async fn a_port_in_use_is_named() {
 async fn requests_beyond_the_limit_get_503() {
     let mut cfg = ServerConfig::new(LOCAL.parse().unwrap());
     cfg.max_in_flight = 1;
-    // A slow status holds the only slot.
-    cfg.status = Arc::new(|| {
-        std::thread::sleep(Duration::from_millis(600));
+    // A status that holds the only slot until the test lets it go (at most 10 s).
+    let (entered, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (e, r) = (entered.clone(), release.clone());
+    cfg.status = Arc::new(move || {
+        e.store(true, Ordering::SeqCst);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while !r.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         serde_json::json!({})
     });
     let server = serve(cfg, Shelf::new()).await.unwrap();
     let addr = server.local_addr();
     let slow = tokio::spawn(reqwest::get(format!("http://{addr}/status")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !entered.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < until, "the slow request never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let busy = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
     assert_eq!(busy.status(), 503);
+    release.store(true, Ordering::SeqCst);
     assert_eq!(slow.await.unwrap().unwrap().status(), 200);
     assert_eq!(reqwest::get(format!("http://{addr}/metrics")).await.unwrap().status(), 200);
 }
