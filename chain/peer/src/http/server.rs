@@ -232,13 +232,28 @@ async fn payload(State(app): State<App>, Path(hash): Path<String>) -> Response {
     }
 }
 
+/// Runs a document builder off the async workers: it may take a lock or a while, and a
+/// blocked worker would stall the requests queued behind it.
+async fn build<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
 async fn status(State(app): State<App>) -> Response {
-    axum::Json((app.cfg.status)()).into_response()
+    let f = app.cfg.status.clone();
+    match build(move || f()).await {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "status failed\n").into_response(),
+    }
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], (app.cfg.metrics)())
-        .into_response()
+    let f = app.cfg.metrics.clone();
+    match build(move || f()).await {
+        Some(text) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+        }
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "metrics failed\n").into_response(),
+    }
 }
 
 async fn checkpoint(State(app): State<App>) -> Response {
