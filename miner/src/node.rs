@@ -266,8 +266,10 @@ where
     } else {
         (ErrorFeedback::new(&run.codec, run.config.feedback.beta), None)
     };
-    let mut trainer =
-        Trainer::new(Global::genesis(&run)?.params, &run.llama, run.train).map_err(anyhow::Error::from)?;
+    // The trainer's own copy of the weights: every round starts by setting it to `S_w`.
+    let params = model::Params::init(&run.llama, run.config.model.seed, &candle_core::Device::Cpu)
+        .map_err(anyhow::Error::from)?;
+    let mut trainer = Trainer::new(params, &run.llama, run.train).map_err(anyhow::Error::from)?;
     let inner_path = state.root().join("inner.safetensors");
     if inner_path.exists() {
         trainer.load_optimizer(&inner_path).map_err(anyhow::Error::from)?;
@@ -337,6 +339,7 @@ where
         unverified: None,
         offered,
         offered_window: None,
+        revealed: Default::default(),
         timings: Timings { window: u64::MAX, ..Default::default() },
         last_warning: None,
         _server: server,

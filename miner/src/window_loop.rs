@@ -58,6 +58,8 @@ pub(crate) struct Loop<C> {
     pub(crate) offered: Arc<RwLock<Option<Arc<[u8]>>>>,
     /// The window of the offered checkpoint.
     pub(crate) offered_window: Option<Window>,
+    /// Windows whose reveal is decided.
+    pub(crate) revealed: std::collections::BTreeSet<Window>,
     pub(crate) timings: Timings,
     /// The last sync warning and when it was logged, so a stuck sync does not flood the log.
     pub(crate) last_warning: Option<(String, Instant)>,
@@ -143,24 +145,36 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         Ok(())
     }
 
-    /// Puts each committed payload whose deadline is finalized on the shelf.
-    fn reveal(&self, finalized: u64, now: Window) -> anyhow::Result<()> {
+    /// Puts each committed payload whose deadline is finalized on the shelf. A window whose
+    /// reveal is decided (revealed, or nothing to reveal) is not looked at again.
+    fn reveal(&mut self, finalized: u64, now: Window) -> anyhow::Result<()> {
         let size = self.run.codec.payload_bytes() as u64;
-        for w in now.0.saturating_sub(self.opts.retention)..=now.0 {
+        let oldest = Window(now.0.saturating_sub(self.opts.retention));
+        self.revealed.retain(|w| *w >= oldest);
+        for w in oldest.0..=now.0 {
             let w = Window(w);
-            let Some(Status::Committed { hash, .. }) = self.state.record(w)? else { continue };
             let Some(deadline) = self.run.schedule.commit_deadline(w) else { continue };
-            let hash = parse_hash(&hash)?;
-            if deadline > finalized || self.shelf.contains(&hash) {
+            if deadline > finalized || self.revealed.contains(&w) {
                 continue;
             }
-            match self.state.payload(w, &hash, size)? {
-                Some(bytes) => {
-                    self.shelf.put(w, hash, bytes.into());
-                    tracing::info!("revealed the payload of {w} ({})", short(&hash));
+            match self.state.record(w)? {
+                Some(Status::Committed { hash, .. }) => {
+                    let hash = parse_hash(&hash)?;
+                    match self.state.payload(w, &hash, size)? {
+                        Some(bytes) => {
+                            self.shelf.put(w, hash, bytes.into());
+                            tracing::info!("revealed the payload of {w} ({})", short(&hash));
+                        }
+                        None => {
+                            tracing::warn!("the committed payload of {w} is missing from the state directory")
+                        }
+                    }
                 }
-                None => tracing::warn!("the committed payload of {w} is missing from the state directory"),
+                // A commit may still be confirmed: look again next tick.
+                Some(Status::Stored { .. } | Status::Committing { .. }) => continue,
+                Some(Status::Skipped { .. }) | None => {}
             }
+            self.revealed.insert(w);
         }
         Ok(())
     }

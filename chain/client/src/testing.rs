@@ -45,6 +45,20 @@ impl Net {
         netuid
     }
 
+    /// A subnet the window loops can run on: tempo 6, a 0.001 TAO burn, no serving rate limit,
+    /// loopback axons allowed.
+    pub async fn loop_subnet(&self) -> u16 {
+        self.subnet(|netuid| {
+            vec![
+                AdminCall::sudo_set_tempo { netuid, tempo: 6 },
+                AdminCall::sudo_set_min_burn { netuid, min_burn: TAO / 1000 },
+                AdminCall::sudo_set_serving_rate_limit { netuid, serving_rate_limit: 0 },
+                AdminCall::sudo_set_allow_loopback_axons { netuid, allowed: true },
+            ]
+        })
+        .await
+    }
+
     /// Runs an AdminUtils call as Sudo, asserting it succeeded.
     pub async fn sudo(&self, call: AdminCall) {
         let sudo = chain::transactions().sudo().sudo(RuntimeCall::AdminUtils(call));

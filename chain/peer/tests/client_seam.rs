@@ -5,7 +5,6 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
 use subnet_client::testing::{key, start, TAO};
 use subnet_peer::client::ClientSeam;
 use subnet_peer::quorum::bitmap;
@@ -25,16 +24,7 @@ async fn finalized_past(seam: &ClientSeam, number: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_from_commits_to_the_update_on_a_dev_node() {
     let net = start().await;
-    let netuid = net
-        .subnet(|netuid| {
-            vec![
-                AdminCall::sudo_set_tempo { netuid, tempo: 6 },
-                AdminCall::sudo_set_min_burn { netuid, min_burn: TAO / 1000 },
-                AdminCall::sudo_set_serving_rate_limit { netuid, serving_rate_limit: 0 },
-                AdminCall::sudo_set_allow_loopback_axons { netuid, allowed: true },
-            ]
-        })
-        .await;
+    let netuid = net.loop_subnet().await;
     let chain = &net.chain;
     let parts =
         [("//Bob", "//Bob//validator"), ("//Charlie", "//Charlie//miner"), ("//Dave", "//Dave//miner")];

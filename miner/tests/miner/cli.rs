@@ -94,36 +94,25 @@ fn miner_run_refuses_clearly() {
     let wallets = dir.path().join("wallets");
     let key = subnet_client::Keypair::from_uri("//Ferdie//miner").unwrap();
     subnet_client::Wallet::new(&wallets, "m", "default").unwrap().write_hotkey(&key, false).unwrap();
-    let (ok, err) = run(&[
-        "--config",
-        config_path.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state,
-        "--wallet-path",
-        wallets.to_str().unwrap(),
-        "--wallet-name",
-        "m",
-        "--chain-url",
-        "ws://127.0.0.1:1",
-        "--chain-attempts",
-        "2",
-    ]);
+    let local = |wallet: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            config_path.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--state-dir",
+            state,
+            "--wallet-path",
+            wallets.to_str().unwrap(),
+        ];
+        args.extend(["--wallet-name", wallet]);
+        args.extend(extra);
+        run(&args)
+    };
+    let (ok, err) = local("m", &["--chain-url", "ws://127.0.0.1:1", "--chain-attempts", "2"]);
     assert!(!ok && err.contains("cannot connect to the chain at ws://127.0.0.1:1 after 2 attempts"), "{err}");
     // No wallet: said before any chain round trip.
-    let (ok, err) = run(&[
-        "--config",
-        config_path.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state,
-        "--wallet-path",
-        wallets.to_str().unwrap(),
-        "--wallet-name",
-        "nobody",
-    ]);
+    let (ok, err) = local("nobody", &[]);
     assert!(!ok && err.contains("nobody"), "{err}");
 
     // The help names every setting.

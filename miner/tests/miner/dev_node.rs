@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use miner::Run;
-use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
 use subnet_client::testing::{key, start, TAO};
 use subnet_client::{Commitment, Keypair, Wallet};
 use subnet_peer::client::ClientSeam;
@@ -93,16 +92,7 @@ impl Subnet {
     /// configuration (window.first is set here) and its dataset.
     async fn start(configure: impl FnOnce(u16, &Path) -> (RunConfig, PathBuf)) -> Subnet {
         let net = start().await;
-        let netuid = net
-            .subnet(|netuid| {
-                vec![
-                    AdminCall::sudo_set_tempo { netuid, tempo: 6 },
-                    AdminCall::sudo_set_min_burn { netuid, min_burn: TAO / 1000 },
-                    AdminCall::sudo_set_serving_rate_limit { netuid, serving_rate_limit: 0 },
-                    AdminCall::sudo_set_allow_loopback_axons { netuid, allowed: true },
-                ]
-            })
-            .await;
+        let netuid = net.loop_subnet().await;
         let chain = &net.chain;
         let dir = tempfile::tempdir().unwrap();
         let wallets = dir.path().join("wallets");
