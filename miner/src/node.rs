@@ -8,13 +8,12 @@
 //! finish in time is skipped with its reason, and nothing of it is committed.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use model::data::Dataset;
 use model::outer::ErrorFeedback;
 use model::train::Trainer;
 use serde::Serialize;
@@ -24,7 +23,7 @@ use subnet_peer::state::StateDir;
 use subnet_peer::{ChainSeam, Window};
 use tokio::task::JoinHandle;
 
-use subnet_peer::sync::{Global, Run};
+use subnet_peer::sync::{Follower, Global, Run};
 
 use crate::metrics::Metrics;
 use crate::window_loop::{Loop, Timings};
@@ -115,13 +114,8 @@ pub enum StartError {
         netuid: u16,
     },
     /// The dataset is not there or not the run's.
-    #[error("dataset at {path}: {reason}")]
-    Dataset {
-        /// Where it was looked for.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
+    #[error(transparent)]
+    Dataset(#[from] subnet_peer::sync::DatasetError),
     /// The chain could not be read.
     #[error("reading the chain: {0}")]
     Chain(#[from] SeamError),
@@ -198,43 +192,7 @@ impl Drop for MinerHandle {
     }
 }
 
-/// The training dataset directory inside `dir`.
-pub fn dataset_dir(dir: &Path) -> PathBuf {
-    if dir.join("manifest.json").exists() {
-        dir.to_path_buf()
-    } else {
-        dir.join("train")
-    }
-}
-
-/// Opens and verifies the run's training dataset in `dir` (see [`dataset_dir`]): its manifest,
-/// content hash, page length and shard hashes.
-pub fn open_dataset(run: &Run, dir: &Path) -> Result<Dataset, StartError> {
-    let dir = dataset_dir(dir);
-    let fail = |reason: String| StartError::Dataset { path: dir.display().to_string(), reason };
-    if !dir.join("manifest.json").exists() {
-        return Err(fail(
-            "no manifest.json (prepare it with `model prepare`, or run scripts/localnet.sh once)".into(),
-        ));
-    }
-    let data = Dataset::open(&dir).map_err(|e| fail(e.to_string()))?;
-    let want = &run.config.data.content_hash;
-    if &data.manifest().content_hash != want {
-        return Err(fail(format!(
-            "content hash {} is not the run's {want}: this is another dataset",
-            data.manifest().content_hash
-        )));
-    }
-    if data.page_len() != run.config.data.page_len as usize {
-        return Err(fail(format!(
-            "pages of {} tokens, the run uses {}",
-            data.page_len(),
-            run.config.data.page_len
-        )));
-    }
-    data.verify().map_err(|e| fail(e.to_string()))?;
-    Ok(data)
-}
+pub use subnet_peer::sync::data::{dataset_dir, open_dataset};
 
 /// Starts a miner for `chain`'s hotkey: checks, loads or creates its state, serves its HTTP
 /// endpoints, announces its axon, and spawns the loop. Call within a tokio runtime.
@@ -296,8 +254,8 @@ where
     server.on_served = Arc::new(move |n| {
         served.inc_by(n as u64);
     });
-    let offered: Arc<RwLock<Option<Arc<[u8]>>>> = Arc::default();
-    let offer = offered.clone();
+    let follower = Follower::new(global, opts.retention);
+    let offer = follower.offered();
     server.checkpoint = Arc::new(move || offer.read().expect("checkpoint lock").clone());
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
@@ -324,7 +282,7 @@ where
         run: Arc::new(run),
         opts,
         state,
-        global,
+        follower,
         trainer: Arc::new(Mutex::new(trainer)),
         feedback,
         feedback_window,
@@ -335,13 +293,8 @@ where
         status: status.clone(),
         head,
         stop: stop.clone(),
-        diverged: None,
-        unverified: None,
-        offered,
-        offered_window: None,
         revealed: Default::default(),
         timings: Timings { window: u64::MAX, ..Default::default() },
-        last_warning: None,
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());

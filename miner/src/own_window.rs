@@ -129,7 +129,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         let schedule = run.schedule;
         let commit_by = schedule.commit_by(now).unwrap_or(0);
         let hotkey = self.chain.hotkey();
-        let start = self.global.params.to_vecs()?;
+        let start = self.follower.global.params.to_vecs()?;
         let (data, trainer, head, stop, status) = (
             self.data.clone(),
             self.trainer.clone(),
@@ -202,7 +202,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             netuid: self.run.netuid(),
             window: now.0,
             hotkey,
-            base: self.global.fingerprint,
+            base: self.follower.global.fingerprint,
             run_id: self.run.id.0,
             codec: *codec.params(),
         };

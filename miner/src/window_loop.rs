@@ -1,11 +1,11 @@
 //! The miner's window loop, one tick at a time: look at the chain, reveal what was committed
-//! once its deadline is finalized, join from a checkpoint when too far behind, sync `S_w`,
-//! offer the model as a checkpoint, prune, then do this window's own work (`own_window`).
+//! once its deadline is finalized, follow the run to `S_w` (`subnet_peer::sync::Follower`:
+//! replay, join from a checkpoint, offer ours), prune, then do this window's own work
+//! (`own_window`).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::Context;
 use model::data::Dataset;
@@ -13,7 +13,7 @@ use model::outer::ErrorFeedback;
 use model::train::Trainer;
 use subnet_peer::http::{Fetcher, ServerHandle, Shelf};
 use subnet_peer::state::{StateDir, Status};
-use subnet_peer::sync::{self, checkpoint, Global, Run, Step, SyncError};
+use subnet_peer::sync::{Follower, Run};
 use subnet_peer::{ChainSeam, Phase, Window};
 
 use crate::metrics::Metrics;
@@ -37,7 +37,8 @@ pub(crate) struct Loop<C> {
     pub(crate) run: Arc<Run>,
     pub(crate) opts: MinerOptions,
     pub(crate) state: StateDir,
-    pub(crate) global: Global,
+    /// `S_w` and how far it is vouched for.
+    pub(crate) follower: Follower,
     pub(crate) trainer: Arc<Mutex<Trainer>>,
     pub(crate) feedback: ErrorFeedback,
     /// The window last folded into `feedback`.
@@ -49,20 +50,9 @@ pub(crate) struct Loop<C> {
     pub(crate) status: Arc<Mutex<MinerStatus>>,
     pub(crate) head: Arc<AtomicU64>,
     pub(crate) stop: Arc<AtomicBool>,
-    /// Set when the quorum's base is not our model: no commits until a checkpoint fixes it.
-    pub(crate) diverged: Option<String>,
-    /// Set after joining from a checkpoint of this window: no commits until a quorum's base
-    /// has confirmed the model.
-    pub(crate) unverified: Option<Window>,
-    /// The checkpoint of `global` offered on `GET /checkpoint`.
-    pub(crate) offered: Arc<RwLock<Option<Arc<[u8]>>>>,
-    /// The window of the offered checkpoint.
-    pub(crate) offered_window: Option<Window>,
     /// Windows whose reveal is decided.
     pub(crate) revealed: std::collections::BTreeSet<Window>,
     pub(crate) timings: Timings,
-    /// The last sync warning and when it was logged, so a stuck sync does not flood the log.
-    pub(crate) last_warning: Option<(String, Instant)>,
     pub(crate) _server: ServerHandle,
 }
 
@@ -132,14 +122,10 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 Timings { window: now.0, started: seen_start.then(Instant::now), ..Default::default() };
         }
         self.reveal(fin.number, now)?;
-        if self.global.window.0.saturating_add(self.opts.retention) < now.0 {
-            self.join(fin, now).await;
-        }
-        self.sync(now).await;
-        self.offer();
-        self.metrics.sync_lag_windows.set(now.0.saturating_sub(self.global.window.0) as i64);
+        self.follow(fin, now).await;
+        self.metrics.sync_lag_windows.set(now.0.saturating_sub(self.follower.global.window.0) as i64);
         self.retain(now);
-        if self.global.window == now && self.diverged.is_none() && self.unverified.is_none() {
+        if self.follower.ready(now) {
             self.work(now, fin).await?;
         }
         Ok(())
@@ -179,134 +165,33 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         Ok(())
     }
 
-    async fn sync(&mut self, now: Window) {
-        while self.global.window < now && !self.stop.load(Ordering::SeqCst) {
-            let from = self.global.window;
-            let step =
-                sync::step(&self.chain, &self.run, &mut self.global, &self.fetcher, &self.shelf, &self.state)
-                    .await;
-            match step {
-                Ok(Step::Waiting) => {
-                    self.set_status(|s| s.sync = format!("waiting for the update of {from}"));
-                    return;
-                }
-                Ok(Step::Empty(w)) => tracing::info!("{w}: no update had a quorum; the model stays"),
-                Ok(Step::Applied { window, payloads, fetch, apply }) => {
-                    self.metrics.updates_applied.inc();
-                    // The step checked the quorum's base against this model before applying.
-                    if let Some(joined) = self.unverified.take() {
-                        tracing::info!(
-                            "the checkpoint of {joined} is confirmed by the quorum's base of {window}"
-                        );
-                    }
-                    let secs = (fetch + apply).as_secs_f64();
-                    self.metrics.phase("sync", secs);
-                    self.timings.sync += secs;
-                    tracing::info!(
-                        "{window}: applied {payloads} payloads (fetch {:.2} s, apply {:.2} s); model {}",
-                        fetch.as_secs_f64(),
-                        apply.as_secs_f64(),
-                        short(&self.global.fingerprint)
-                    );
-                }
-                Err(e) => {
-                    if let SyncError::Diverged { .. } = &e {
-                        self.metrics.fingerprint_mismatches.inc();
-                        if self.diverged.is_none() {
-                            tracing::error!("{e}");
-                        }
-                        self.diverged = Some(e.to_string());
-                    } else {
-                        if let SyncError::Fetch { source, .. } = &e {
-                            self.metrics
-                                .fetch_failures
-                                .get_or_create(&vec![("reason".into(), source.reason().into())])
-                                .inc();
-                        }
-                        let text = e.to_string();
-                        let repeat = self.last_warning.as_ref().is_some_and(|(last, at)| {
-                            *last == text && at.elapsed() < Duration::from_secs(30)
-                        });
-                        if !repeat {
-                            tracing::warn!("{text} (retrying)");
-                            self.last_warning = Some((text, Instant::now()));
-                        }
-                    }
-                    self.set_status(|s| s.sync = format!("behind: {e}"));
-                    return;
-                }
-            }
-            if let Err(e) = self.global.save(self.state.root()) {
-                tracing::warn!("saving the model of {}: {e:#}", self.global.window);
-            }
-            self.set_status(|s| {
-                s.model_window = self.global.window.0;
-                s.fingerprint = hex::encode(self.global.fingerprint);
-            });
+    async fn follow(&mut self, fin: subnet_peer::seam::BlockRef, now: Window) {
+        let progress = self
+            .follower
+            .follow(&self.chain, &self.run, &self.fetcher, &self.shelf, &self.state, fin, now, &self.stop)
+            .await;
+        for (_, _, secs) in &progress.applied {
+            self.metrics.updates_applied.inc();
+            self.metrics.phase("sync", *secs);
+            self.timings.sync += secs;
         }
-        if self.global.window >= now {
-            self.set_status(|s| s.sync = "synced".into());
+        if progress.mismatch {
+            self.metrics.fingerprint_mismatches.inc();
         }
-    }
-
-    /// Too far behind to replay from the payloads peers still hold: takes the newest
-    /// checkpoint a peer offers that decodes for this run and is ahead of this model.
-    /// Validators are asked first. The model stays unverified until a quorum's base confirms it.
-    async fn join(&mut self, fin: subnet_peer::seam::BlockRef, now: Window) {
-        let me = self.chain.hotkey();
-        let Ok(mut neurons) = self.chain.neurons_at(self.run.netuid(), fin).await else { return };
-        neurons.sort_by_key(|n| (!n.permit, std::cmp::Reverse(n.stake)));
-        let limit = checkpoint::limit(&self.run) as usize;
-        let mut best: Option<(Global, SocketAddr)> = None;
-        for n in neurons.iter().filter(|n| n.hotkey != me) {
-            let Some(axon) = n.axon else { continue };
-            let got = match self.fetcher.checkpoint(axon, limit).await {
-                Ok(bytes) => checkpoint::decode(&self.run, &bytes),
-                Err(e) => Err(e.into()),
-            };
-            match got {
-                Ok(g) if g.window > self.global.window && g.window <= now => {
-                    if best.as_ref().is_none_or(|(b, _)| g.window > b.window) {
-                        best = Some((g, axon));
-                    }
-                }
-                Ok(g) => tracing::debug!("{axon} offers a checkpoint of {}, not ahead of ours", g.window),
-                Err(e) => tracing::debug!("no usable checkpoint from {axon}: {e:#}"),
-            }
+        if let Some(reason) = progress.fetch_failure {
+            self.metrics.fetch_failures.get_or_create(&vec![("reason".into(), reason.into())]).inc();
         }
-        let Some((g, from)) = best else {
-            self.set_status(|s| {
-                s.sync = format!("behind since {}: no peer offers a checkpoint", self.global.window)
-            });
-            return;
-        };
-        tracing::info!(
-            "joined from the checkpoint of {} ({}) served by {from}; no commits until the quorum confirms it",
-            g.window,
-            short(&g.fingerprint)
-        );
-        self.unverified = Some(g.window);
+        let global = &self.follower.global;
+        let (window, fingerprint, sync) =
+            (global.window.0, hex::encode(global.fingerprint), self.follower.state().to_string());
         self.set_status(|s| {
-            s.joined_from = Some(g.window.0);
-            s.sync =
-                format!("joined from the checkpoint of {}; waiting for the quorum to confirm it", g.window);
+            s.model_window = window;
+            s.fingerprint = fingerprint;
+            s.sync = sync;
+            if let Some(v) = progress.joined {
+                s.joined_from = Some(v.0);
+            }
         });
-        self.global = g;
-        if let Err(e) = self.global.save(self.state.root()) {
-            tracing::warn!("saving the joined model: {e:#}");
-        }
-    }
-
-    /// Offers the current model as the checkpoint (re-encoded when it moves).
-    fn offer(&mut self) {
-        if self.offered_window == Some(self.global.window) || self.unverified.is_some() {
-            return;
-        }
-        match checkpoint::encode(&self.run, &self.global) {
-            Ok(bytes) => *self.offered.write().expect("checkpoint lock") = Some(bytes.into()),
-            Err(e) => tracing::debug!("no checkpoint offered: {e:#}"),
-        }
-        self.offered_window = Some(self.global.window);
     }
 
     fn retain(&self, now: Window) {
@@ -323,6 +208,4 @@ pub(crate) fn parse_hash(text: &str) -> anyhow::Result<[u8; 32]> {
     bytes.try_into().map_err(|_| anyhow::anyhow!("a recorded hash is not 32 bytes"))
 }
 
-pub(crate) fn short(hash: &[u8; 32]) -> String {
-    hex::encode(&hash[..6])
-}
+pub(crate) use subnet_peer::sync::short;

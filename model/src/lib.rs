@@ -5,6 +5,7 @@ pub mod codec;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod gemm;
 pub mod io;
 pub mod llama;

@@ -136,3 +136,30 @@ fn non_finite_and_misshapen_inputs_are_refused() {
     assert!(Codec::new(&[vec![4]], CodecParams { value_bits: 9, ..Default::default() }).is_err());
     assert!(Codec::new(&[vec![4]], CodecParams { density_ppm: 0, ..Default::default() }).is_err());
 }
+
+#[test]
+fn index_overlap_tells_a_copy_from_independent_work() {
+    let codec = tiny_codec(CodecParams::default());
+    let payload = |seed: &str| Payload {
+        header: header(&codec),
+        tensors: codec.compress(&random_tensors(&codec, seed)).unwrap(),
+    };
+    let (a, b) = (payload("a"), payload("b"));
+    assert_eq!(model::eval::index_overlap(&a, &a), 1.0);
+    // Independent top-k choices share about the density's share of positions.
+    let independent = model::eval::index_overlap(&a, &b);
+    assert!(independent < 0.2, "{independent}");
+    // A copy with a little noise added keeps nearly every position.
+    let mut noisy = random_tensors(&codec, "a");
+    let noise = random_tensors(&codec, "noise");
+    for (t, n) in noisy.iter_mut().zip(&noise) {
+        for (x, e) in t.iter_mut().zip(n) {
+            *x += 0.05 * e;
+        }
+    }
+    let copy = Payload { header: header(&codec), tensors: codec.compress(&noisy).unwrap() };
+    let copied = model::eval::index_overlap(&copy, &a);
+    assert!(copied > 0.8, "{copied}");
+    let empty = Payload { header: header(&codec), tensors: vec![] };
+    assert_eq!(model::eval::index_overlap(&empty, &a), 0.0);
+}

@@ -128,3 +128,37 @@ fn tiny_model_learns_real_text() {
     // Beating the best context-free model by a clear margin shows attention and the MLPs learn.
     assert!(after < unigram - 0.4, "held-out loss {after} is not clearly below the unigram loss {unigram}");
 }
+
+#[test]
+fn the_evaluator_matches_the_trainer_without_recording_a_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    common::prepare_fortunes(dir.path(), 64);
+    let val = Dataset::open(&dir.path().join("val")).unwrap();
+    let cfg = LlamaConfig::tiny();
+    let mut trainer =
+        Trainer::new(Params::init(&cfg, 5, &Device::Cpu).unwrap(), &cfg, train_config(10, 5e-3)).unwrap();
+    let pages = random_pages(b"evaluator", 6, val.num_pages()).unwrap();
+    for _ in 0..3 {
+        trainer.step(&[val.batch(&pages, &Device::Cpu).unwrap()]).unwrap();
+    }
+    let values = trainer.params().to_vecs().unwrap();
+    let eval = model::eval::Evaluator::new(&cfg, &values).unwrap();
+    // Batched 4 + 2 and one page at a time give the same per-page losses.
+    let batched = eval.page_losses(&val, &pages, 4).unwrap();
+    let single = eval.page_losses(&val, &pages, 1).unwrap();
+    for (a, b) in batched.iter().zip(&single) {
+        assert!((a - b).abs() < 1e-4, "{batched:?} vs {single:?}");
+    }
+    // Their mean is the trainer's (graph-recording) loss of the same pages.
+    let mean = batched.iter().sum::<f64>() / batched.len() as f64;
+    let reference = trainer.eval_loss(&[val.batch(&pages, &Device::Cpu).unwrap()]).unwrap();
+    assert!((mean - reference).abs() < 1e-4, "{mean} vs {reference}");
+    // Weights swapped in change the answer; weights of the wrong shape are refused.
+    let mut other =
+        model::eval::Evaluator::new(&cfg, &Params::init(&cfg, 6, &Device::Cpu).unwrap().to_vecs().unwrap())
+            .unwrap();
+    assert_ne!(other.page_losses(&val, &pages, 6).unwrap(), batched);
+    other.set(&values).unwrap();
+    assert_eq!(other.page_losses(&val, &pages, 4).unwrap(), batched);
+    assert!(other.set(&values[1..]).is_err());
+}

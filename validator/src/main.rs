@@ -1,25 +1,9 @@
-//! The validator binary. Today it carries the wallet and chain commands it shares with the miner;
-//! the evaluation loop plugs in here as its own subcommand.
+//! The `validator` binary: `validator run` approves, scores and sets weights; the wallet and
+//! chain commands are the ones every participant shares.
 
-use clap::{Parser, Subcommand};
-use subnet_client::cli::ChainCommand;
+mod cli;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "validator",
-    version,
-    about = "Validator of the LLM-training subnet: wallets, registration and staking on the subnet chain"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Chain(ChainCommand),
-}
+use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     // SAFETY: restores the default SIGPIPE action before any thread starts, so `validator
@@ -28,11 +12,9 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let result = match Cli::parse().command {
-        Command::Chain(command) => subnet_client::cli::run_blocking(command).map_err(anyhow::Error::from),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let args = cli::Cli::parse();
+    match cli::main(args) {
+        Ok(code) => code,
         Err(e) => {
             // The error chain, once, on one line.
             eprintln!("error: {e:#}");

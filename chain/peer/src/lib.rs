@@ -17,6 +17,8 @@ pub mod seam;
 pub mod state;
 #[cfg(feature = "model")]
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod update;
 pub mod window;
 

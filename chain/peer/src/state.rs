@@ -63,7 +63,8 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, StateError> {
     Ok(buf)
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StateError> {
+/// Reads a JSON record written by [`write_json`] (at most 64 KiB); `None` if there is none.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StateError> {
     match read_capped(path, MAX_RECORD) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -73,7 +74,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Sta
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
+/// Writes a JSON record atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
     let bytes = serde_json::to_vec_pretty(value).expect("state records serialize");
     write_atomic(path, &bytes)
 }

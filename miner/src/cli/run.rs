@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
-use subnet_client::cli::{ChainArgs, WalletArgs};
+use subnet_client::cli::{daemon, ChainArgs, WalletArgs};
 use subnet_peer::client::ClientSeam;
 use subnet_peer::{RunConfig, RunId};
 
@@ -66,19 +66,8 @@ struct SettingsFile {
     retention: Option<u64>,
 }
 
-fn settings_file(path: &Path) -> anyhow::Result<SettingsFile> {
-    let bytes = subnet_peer::state::read_capped(path, 64 * 1024)?;
-    let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
-    toml::from_str(text).with_context(|| format!("{}", path.display()))
-}
-
-/// Paths in the settings file are relative to the file.
-fn relative_to(base: &Path, path: Option<PathBuf>) -> Option<PathBuf> {
-    path.map(|p| if p.is_relative() { base.join(p) } else { p })
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
-    let bar = super::status_line::init_logging();
+    let bar = daemon::init_logging();
     // Before any thread starts: an OpenBLAS core switch sets an environment variable.
     let kernel = model::gemm::init(args.gemm).with_context(|| format!("--gemm {}", args.gemm))?;
     tracing::info!("gemm kernel: {kernel}");
@@ -87,11 +76,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     let file = match &args.settings {
         Some(path) => {
             let base = path.parent().unwrap_or(Path::new("."));
-            let f = settings_file(path)?;
+            let f: SettingsFile = daemon::read_settings(path).map_err(anyhow::Error::msg)?;
             SettingsFile {
-                config: relative_to(base, f.config),
-                data: relative_to(base, f.data),
-                state_dir: relative_to(base, f.state_dir),
+                config: daemon::relative_to(base, f.config),
+                data: daemon::relative_to(base, f.data),
+                state_dir: daemon::relative_to(base, f.state_dir),
                 ..f
             }
         }
@@ -128,15 +117,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         tracing::info!(hotkey = %hotkey.ss58(), run = %run.id, preset = %run.config.model.preset, "starting");
         let mut handle = miner::spawn(ClientSeam::new(chain, hotkey), run, opts).await?;
-        let line = super::status_line::spawn(bar, &handle);
+        let status = handle.status_source();
+        let line = daemon::status_line(bar, move || super::status_line::render(&status()));
         let stopped = tokio::select! {
             r = handle.wait() => r,
-            _ = shutdown_signal() => {
+            _ = daemon::shutdown_signal() => {
                 tracing::info!("stopping: the window in progress is abandoned, nothing half-committed (again to force)");
                 handle.request_stop();
                 tokio::select! {
                     r = handle.wait() => r,
-                    _ = shutdown_signal() => std::process::exit(130),
+                    _ = daemon::shutdown_signal() => std::process::exit(130),
                 }
             }
         };
@@ -145,21 +135,4 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
         stopped
     })?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// Ctrl-C, or SIGTERM (what the localnet and the tests send by pid).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

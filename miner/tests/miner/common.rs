@@ -1,45 +1,18 @@
 //! What both test modules use: a synthetic dataset, a shrunk `tiny` run, a test validator.
 
-use std::path::Path;
 use std::time::Duration;
 
 use miner::Run;
 use model::codec::Codec;
-use model::data::{self, ShardOptions, TextTokenizer};
 use subnet_peer::http::{Fetcher, FetcherConfig};
 use subnet_peer::quorum::bitmap;
 use subnet_peer::update::candidates;
-use subnet_peer::{ChainSeam, RunConfig, Window};
+use subnet_peer::{ChainSeam, Window};
 
-pub const NET: u16 = 1;
+pub use subnet_peer::testing::NET;
 pub const VALIDATOR: [u8; 32] = [0xAA; 32];
 
-/// A small synthetic dataset (64-token pages) in `dir`; returns its content hash.
-pub fn dataset(dir: &Path) -> String {
-    let tk = TextTokenizer::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/assets/fortunes-bpe-4k.json"),
-    )
-    .unwrap();
-    let docs: Vec<String> = (0..2000)
-        .map(|i| format!("Fortune number {i}: the {} fox jumps over {} lazy dogs.", i % 7, i % 13))
-        .collect();
-    let opts = ShardOptions { page_len: 64, shard_tokens: 1 << 16 };
-    data::write_dataset(&docs, &tk, &dir.join("train"), &opts).unwrap().content_hash
-}
-
-/// The shipped `tiny` run, shrunk: 10-block windows, 3 inner steps of one page.
-pub fn run_config(content_hash: &str, steps: u32) -> RunConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/localnet-tiny.toml");
-    let mut c = RunConfig::load(&path).unwrap();
-    c.data.content_hash = content_hash.into();
-    c.data.page_len = 64;
-    c.window.blocks = 10;
-    c.window.approval_blocks = 3;
-    c.window.commit_margin = 2;
-    c.inner.steps = steps;
-    c.inner.pages_per_step = 1;
-    c
-}
+pub use subnet_peer::testing::{dataset, run_config};
 
 /// A validator that approves, from window `from` to `until`, every candidate whose payload it can fetch from the author's
 /// axon, with the base the payloads name, once each window's deadline is finalized.

@@ -320,3 +320,38 @@ async fn a_late_miner_joins_from_a_checkpoint_and_then_commits() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_whose_model_diverged_takes_a_checkpoint_and_commits_again() {
+    let net = Net::new(120, 3);
+    net.register(1);
+    net.register(2);
+    let validator = approve_everything(net.chain.peer(VALIDATOR), net.run(), 0, 14);
+    let a = net.spawn(1).await;
+    net.until_window(3).await;
+    // b's saved S_0 is another run's genesis: the quorum's base of window 0 is not its model.
+    let mut other = net.config.clone();
+    other.model.seed += 1;
+    let wrong = subnet_peer::sync::Global::genesis(&Run::new(other).unwrap()).unwrap();
+    wrong.save(&net.state_dir(2)).unwrap();
+    let b = net.spawn(2).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (sa, sb) = (a.status(), b.status());
+        let late = net.commits(2);
+        if sb.model_window == sa.model_window && sa.fingerprint == sb.fingerprint && !late.is_empty() {
+            let joined = sb.joined_from.expect("it took a checkpoint");
+            assert!(late.iter().all(|c| c.1 > joined), "joined {joined}, committed {late:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sa:?}\n{sb:?}\n{late:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", b.local_addr())).await.unwrap().text().await.unwrap();
+    let mismatches = metrics.lines().find(|l| l.starts_with("miner_fingerprint_mismatches")).unwrap();
+    assert!(!mismatches.ends_with(" 0"), "{mismatches}");
+    validator.abort();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

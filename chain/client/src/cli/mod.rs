@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+pub mod daemon;
 mod table;
 
 pub use args::{ChainArgs, WalletArgs};

@@ -1,0 +1,290 @@
+//! The validator's loop against the in-memory chain (as pallets test against FRAME's mock
+//! runtime): real training by in-process honest miners on the `tiny` model, scripted bad
+//! miners, real files, real HTTP between peers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use model::codec::{payload_hash, Codec};
+use serde_json::Value;
+use subnet_peer::http::{serve, FetcherConfig, ServerConfig, Shelf};
+use subnet_peer::memory::MemoryChain;
+use subnet_peer::testing::{dataset, run_config, NET};
+use subnet_peer::{ChainSeam, Phase, RunConfig, Window};
+use validator::{Run, ValidatorHandle, ValidatorOptions};
+
+const VALIDATOR: [u8; 32] = [0xAA; 32];
+
+struct Net {
+    chain: MemoryChain,
+    producing: Arc<AtomicBool>,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    config: RunConfig,
+}
+
+impl Net {
+    /// A chain with one staked validator that makes a block every `block_ms`.
+    fn new(block_ms: u64, steps: u32) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = run_config(&dataset(&data), steps);
+        let chain = MemoryChain::new();
+        chain.set_finality_lag(1);
+        let uid = chain.register(NET, VALIDATOR);
+        chain.update_neuron(NET, uid, |n| {
+            n.permit = true;
+            n.stake = 1_000;
+        });
+        let producing = Arc::new(AtomicBool::new(true));
+        let (c, p) = (chain.clone(), producing.clone());
+        std::thread::spawn(move || {
+            while p.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(block_ms));
+                c.advance(1);
+            }
+        });
+        Net { chain, producing, dir, data, config }
+    }
+
+    fn run(&self) -> Run {
+        Run::new(self.config.clone()).unwrap()
+    }
+
+    /// Registers miner `i` (incentive 1, so a lone payload may pass); returns its uid.
+    fn register(&self, i: u8) -> u16 {
+        let uid = self.chain.register(NET, [i; 32]);
+        self.chain.update_neuron(NET, uid, |n| n.incentive = 1);
+        uid
+    }
+
+    fn state_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    async fn miner(&self, i: u8) -> miner::MinerHandle {
+        let mut opts = miner::MinerOptions::new(self.state_dir(&format!("miner-{i}")), &self.data);
+        opts.poll = Duration::from_millis(20);
+        opts.fetch = fast_fetch();
+        miner::spawn(self.chain.peer([i; 32]), self.run(), opts).await.unwrap()
+    }
+
+    async fn validator(&self) -> ValidatorHandle {
+        let mut opts = ValidatorOptions::new(self.state_dir("validator"), &self.data);
+        opts.poll = Duration::from_millis(20);
+        opts.fetch = fast_fetch();
+        opts.approval_margin = 1;
+        opts.weights_every = 1;
+        validator::spawn(self.chain.peer(VALIDATOR), self.run(), opts).await.unwrap()
+    }
+
+    fn window(&self) -> Window {
+        Window(self.chain.head() / self.config.window.blocks)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.producing.store(false, Ordering::SeqCst);
+    }
+}
+
+fn fast_fetch() -> FetcherConfig {
+    FetcherConfig { timeout: Duration::from_secs(2), rounds: 2, backoff: Duration::from_millis(50) }
+}
+
+/// How a scripted miner cheats.
+#[derive(Clone, Copy, Debug)]
+enum Cheat {
+    /// Commits and serves a payload of zeros.
+    Freeloader,
+    /// Takes an honest miner's stored payload before the deadline, puts its own hotkey in the
+    /// header and commits that.
+    Copycat,
+    /// Commits one payload's hash and serves other bytes.
+    Liar,
+}
+
+/// Runs a cheating miner with hotkey `[i; 32]` until aborted. `base` gives the validator's
+/// model window and fingerprint (the base a payload of that window must name); the copycat
+/// copies from the honest miner's state directory `honest`.
+fn cheat(
+    net: &Net,
+    i: u8,
+    how: Cheat,
+    base: impl Fn() -> (u64, String) + Send + 'static,
+    honest: PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    let chain = net.chain.clone();
+    let run = net.run();
+    tokio::spawn(async move {
+        let me = [i; 32];
+        let peer = chain.peer(me);
+        let shelf = Shelf::new();
+        let server = serve(ServerConfig::new(([127, 0, 0, 1], 0).into()), shelf.clone()).await.unwrap();
+        peer.serve_axon(NET, server.local_addr()).await.unwrap();
+        let codec: &Codec = &run.codec;
+        let s = run.schedule;
+        let mut last = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let head = chain.head();
+            let w = s.window_of(head);
+            if last >= Some(w) || s.phase(head) == Phase::Commit {
+                continue;
+            }
+            let (model_window, fingerprint) = base();
+            if model_window != w.0 {
+                continue;
+            }
+            let header = model::codec::Header {
+                netuid: NET,
+                window: w.0,
+                hotkey: me,
+                base: hex::decode(fingerprint).unwrap().try_into().unwrap(),
+                run_id: run.id.0,
+                codec: *codec.params(),
+            };
+            let zeros: Vec<Vec<f32>> = codec.layouts().iter().map(|l| vec![0.0; l.numel()]).collect();
+            let (committed, served) = match how {
+                Cheat::Freeloader => {
+                    let b = codec.encode(&header, codec.compress(&zeros).unwrap());
+                    (b.clone(), b)
+                }
+                Cheat::Liar => {
+                    let b = codec.encode(&header, codec.compress(&zeros).unwrap());
+                    let mut other = b.clone();
+                    let last_byte = other.len() - 1;
+                    other[last_byte] ^= 0xFF;
+                    (b, other)
+                }
+                Cheat::Copycat => match stored_payload(&honest, w) {
+                    Some(bytes) => {
+                        let mut p = codec.decode(&bytes).unwrap();
+                        p.header.hotkey = me;
+                        let b = codec.encode(&p.header, p.tensors);
+                        (b.clone(), b)
+                    }
+                    None => continue,
+                },
+            };
+            let hash = payload_hash(&committed);
+            if peer.commit(NET, w.0, hash).await.is_ok() {
+                shelf.put(w, hash, served.into());
+            }
+            last = Some(w);
+        }
+    })
+}
+
+/// The payload an honest miner stored for `w`, once it has.
+fn stored_payload(state: &Path, w: Window) -> Option<Vec<u8>> {
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(state.join(format!("windows/{}.json", w.0))).ok()?).ok()?;
+    let hash = record["hash"].as_str()?;
+    std::fs::read(state.join(format!("payloads/{}/{hash}.bin", w.0))).ok()
+}
+
+fn reports(state: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(state.join("reports.jsonl")).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_miners_outscore_a_freeloader_a_copycat_and_a_liar() {
+    // 250 ms blocks: two miners training, a validator scoring and the cheats share 2 cores.
+    let net = Net::new(250, 3);
+    let honest = [net.register(1), net.register(2)];
+    let (free, copy, liar) = (net.register(3), net.register(4), net.register(5));
+    let v = net.validator().await;
+    let a = net.miner(1).await;
+    let b = net.miner(2).await;
+    let base = || {
+        let source = v.status_source();
+        move || {
+            let s = source();
+            (s.model_window, s.fingerprint)
+        }
+    };
+    let cheats = [
+        cheat(&net, 3, Cheat::Freeloader, base(), PathBuf::new()),
+        cheat(&net, 4, Cheat::Copycat, base(), net.state_dir("miner-1")),
+        cheat(&net, 5, Cheat::Liar, base(), PathBuf::new()),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while v.status().last_scored.is_none_or(|w| w < 8) {
+        assert!(Instant::now() < deadline, "{:?}\nat {}", v.status(), net.window());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = v.status();
+    let reports = reports(&net.state_dir("validator"));
+    let row = |r: &Value, uid: u16| r["rows"].as_array().unwrap().iter().find(|x| x["uid"] == uid).cloned();
+    // Each report names every cheat that committed with its reason, and pays none of them.
+    let (mut copies, mut lies) = (0, 0);
+    for r in &reports {
+        let status_of = |uid| row(r, uid).map(|x| x["status"].as_str().unwrap().to_string());
+        match status_of(liar).as_deref() {
+            Some("wrong_hash") => lies += 1,
+            None | Some("no_commit") => {}
+            Some(other) => panic!("liar: {other} in {r}"),
+        }
+        match status_of(copy).as_deref() {
+            Some("copy") => copies += 1,
+            None | Some("no_commit") => {}
+            Some(other) => panic!("copycat: {other} in {r}"),
+        }
+        for uid in [free, copy, liar] {
+            if let Some(x) = row(r, uid) {
+                assert_eq!(x["score"].as_f64().unwrap(), 0.0, "uid {uid}: {r}");
+            }
+        }
+        for uid in honest {
+            if let Some(x) = row(r, uid).filter(|x| x["status"] != "no_commit") {
+                assert_eq!(x["status"], "ok", "{r}");
+                eprintln!(
+                    "window {} uid {uid}: improvement {} gap {} overlap {}",
+                    r["window"], x["improvement"], x["gap"], x["overlap"]
+                );
+            }
+        }
+    }
+    let seen = copies.min(lies);
+    for (name, m) in [("a", &a), ("b", &b)] {
+        eprintln!("miner {name}: last skip {:?}", m.status().last_skip);
+    }
+    assert!(seen >= 3, "copies {copies}, lies {lies}: {reports:?}");
+    // The moving averages and the weights on chain favour the honest miners.
+    let avg = |uid: u16| status.scores.iter().find(|(u, ..)| *u == uid).map_or(0.0, |(_, a, _)| *a);
+    for h in honest {
+        for c in [free, copy, liar] {
+            assert!(avg(h) > avg(c), "uid {h} {} vs uid {c} {}: {:?}", avg(h), avg(c), status.scores);
+        }
+    }
+    let set = net.chain.weights(NET);
+    let last = set.last().expect("weights were set");
+    let weight = |uid: u16| last.weights.iter().find(|(u, _)| *u == uid).map_or(0.0, |(_, w)| *w);
+    assert!(honest.iter().all(|h| weight(*h) > 0.0), "{:?}", last.weights);
+    assert!([free, copy, liar].iter().all(|c| weight(*c) == 0.0), "{:?}", last.weights);
+    // The validator follows the same model as the miners.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (sv, sa, sb) = (v.status(), a.status(), b.status());
+        if sv.model_window == sa.model_window && sa.model_window == sb.model_window {
+            assert_eq!(sv.fingerprint, sa.fingerprint);
+            assert_eq!(sa.fingerprint, sb.fingerprint);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sv:?}\n{sa:?}\n{sb:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let metrics = v.metrics().encode();
+    assert!(metrics.contains("validator_payloads_rejected_total{reason=\"wrong_hash\"}"), "{metrics}");
+    for c in cheats {
+        c.abort();
+    }
+    v.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
