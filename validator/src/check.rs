@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
+
 use model::codec::Payload;
 use serde::{Deserialize, Serialize};
 use subnet_peer::http::{FetchError, Fetcher};
@@ -17,7 +19,7 @@ use subnet_peer::sync::Run;
 use subnet_peer::{ChainSeam, Window};
 
 /// Payloads fetched at once.
-const CONCURRENCY: usize = 4;
+const CONCURRENCY: usize = 8;
 
 /// Why a committed payload earns nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,6 +98,8 @@ pub struct Checked {
     pub registered_at: u64,
     /// The committed hash.
     pub hash: [u8; 32],
+    /// The block the commitment landed in.
+    pub block: u64,
     /// The bytes and their decoded payload, or why not.
     pub outcome: Result<(Vec<u8>, Payload), Failure>,
 }
@@ -120,23 +124,58 @@ pub async fn check_window<C: ChainSeam>(
         .await?
         .into_iter()
         .filter(|c| run.schedule.in_commit_range(w, c.block))
-        .filter_map(|c| neurons.get(&c.hotkey).map(|n| (n.clone(), c.hash)))
+        .filter_map(|c| neurons.get(&c.hotkey).map(|n| (n.clone(), c.hash, c.block)))
         .collect();
-    commitments.sort_by_key(|(n, _)| n.uid);
-    let mut out = Vec::with_capacity(commitments.len());
-    for chunk in commitments.chunks(CONCURRENCY) {
-        let checks = chunk.iter().map(|(n, hash)| async move {
-            let outcome = match n.axon {
-                None => Err(Failure { reason: Reason::NoAxon, detail: "no axon served".into() }),
-                Some(axon) => fetch(chain, run, fetcher, axon, hash, give_up).await.and_then(|bytes| {
-                    let payload = decode(run, w, base, &n.hotkey, &bytes)?;
-                    Ok((bytes, payload))
-                }),
-            };
-            Checked { uid: n.uid, hotkey: n.hotkey, registered_at: n.registered_at, hash: *hash, outcome }
-        });
-        out.extend(futures::future::join_all(checks).await);
+    commitments.sort_by_key(|(n, ..)| n.uid);
+    let checks: Vec<futures::future::BoxFuture<'_, Checked>> = commitments
+        .iter()
+        .cloned()
+        .map(|(n, hash, block)| {
+            async move {
+                let outcome = match n.axon {
+                    None => Err(Failure { reason: Reason::NoAxon, detail: "no axon served".into() }),
+                    Some(axon) => fetch(chain, run, fetcher, axon, &hash, give_up).await.and_then(|bytes| {
+                        let payload = decode(run, w, base, &n.hotkey, &bytes)?;
+                        Ok((bytes, payload))
+                    }),
+                };
+                Checked { uid: n.uid, hotkey: n.hotkey, registered_at: n.registered_at, hash, block, outcome }
+            }
+            .boxed()
+        })
+        .collect();
+    // All at once up to the bound: the approval has only `a` blocks after D_w is finalized,
+    // and a slow holder must not hold it past `give_up`.
+    let mut pending = futures::stream::iter(checks).buffer_unordered(CONCURRENCY);
+    let mut out: Vec<Checked> = Vec::with_capacity(commitments.len());
+    loop {
+        tokio::select! {
+            next = pending.next() => match next {
+                Some(c) => out.push(c),
+                None => break,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if chain.best_number().await.is_ok_and(|head| head >= give_up) {
+                    break;
+                }
+            }
+        }
     }
+    for (n, hash, block) in &commitments {
+        if !out.iter().any(|c| c.uid == n.uid) {
+            let detail = format!("still fetching at block {give_up}, when the approval had to go");
+            let outcome = Err(Failure { reason: Reason::NotServed, detail });
+            out.push(Checked {
+                uid: n.uid,
+                hotkey: n.hotkey,
+                registered_at: n.registered_at,
+                hash: *hash,
+                block: *block,
+                outcome,
+            });
+        }
+    }
+    out.sort_by_key(|c| c.uid);
     Ok(out)
 }
 
@@ -150,14 +189,21 @@ async fn fetch<C: ChainSeam>(
 ) -> Result<Vec<u8>, Failure> {
     let size = run.codec.payload_bytes();
     loop {
-        let err = match fetcher.payload(&[axon], hash, size).await {
+        let err = match fetcher.once(axon, hash, size).await {
             Ok(bytes) => return Ok(bytes),
             Err(e) => e,
         };
-        let reason = Reason::of_fetch(&err);
+        // Not revealed yet, or the author is restarting: ask again until the approval must go.
+        let transient = matches!(
+            err,
+            FetchError::Status(404)
+                | FetchError::Connect(_)
+                | FetchError::Timeout(_)
+                | FetchError::Truncated { .. }
+        );
         let head = chain.best_number().await.unwrap_or(u64::MAX);
-        if reason != Reason::NotServed || head >= give_up {
-            return Err(Failure { reason, detail: format!("from {axon}: {err}") });
+        if !transient || head >= give_up {
+            return Err(Failure { reason: Reason::of_fetch(&err), detail: format!("from {axon}: {err}") });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

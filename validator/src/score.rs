@@ -5,8 +5,9 @@
 //! evaluation LR. Score = the relative loss improvement on the random pages; the gap (own
 //! pages' relative gain minus the random pages') is reported and averaged by `weights`, which
 //! pays nobody whose own pages do not gain more on average. Payloads that (nearly) share their
-//! top-k positions with another of the window (the one whose own pages gained less is blamed)
-//! or with another miner's of the previous window score nothing, as do failed checks.
+//! top-k positions with another of the window (the later commitment is blamed; in one block,
+//! the one whose own pages gained less) or with another miner's of the previous window score
+//! nothing, as do failed checks.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -42,7 +43,7 @@ pub struct EvalSettings {
 
 impl Default for EvalSettings {
     fn default() -> Self {
-        Self { own_pages: 4, random_pages: 8, batch: 8, lr: None, min_gap: 0.0, copy_overlap: 0.9 }
+        Self { own_pages: 8, random_pages: 8, batch: 8, lr: None, min_gap: 0.0, copy_overlap: 0.9 }
     }
 }
 
@@ -119,7 +120,8 @@ pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> a
     let assigned = run.inner_steps() * run.config.inner.pages_per_step as usize;
 
     let mut rows = Vec::with_capacity(job.checked.len());
-    let mut payloads: Vec<(usize, &Payload)> = Vec::new();
+    // (row, payload, commit block) of every payload that was evaluated.
+    let mut payloads: Vec<(usize, &Payload, u64)> = Vec::new();
     for c in &job.checked {
         let mut row = Row {
             uid: c.uid,
@@ -169,25 +171,32 @@ pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> a
         row.improvement = Some(improvement);
         row.gap = Some(gap);
         row.score = improvement.max(0.0);
-        payloads.push((rows.len(), payload));
+        payloads.push((rows.len(), payload, c.block));
         rows.push(row);
     }
-    // Copies within the window: the one whose own pages gained less is blamed.
+    // Copies within the window: the later commitment is the copy (a copier needs the bytes
+    // first); in the same block, the one whose own pages gained less.
     for a in 0..payloads.len() {
         for b in a + 1..payloads.len() {
-            let (ia, pa) = payloads[a];
-            let (ib, pb) = payloads[b];
+            let (ia, pa, block_a) = payloads[a];
+            let (ib, pb, block_b) = payloads[b];
             let overlap = index_overlap(pa, pb).max(index_overlap(pb, pa));
             for i in [ia, ib] {
                 rows[i].overlap = Some(rows[i].overlap.unwrap_or(0.0).max(overlap));
             }
             if overlap >= settings.copy_overlap {
                 let gap = |i: usize| rows[i].gap.unwrap_or(f64::NEG_INFINITY);
-                let (copier, original) = if gap(ia) < gap(ib) { (ia, ib) } else { (ib, ia) };
+                let a_copied = match block_a.cmp(&block_b) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Less => false,
+                    std::cmp::Ordering::Equal => gap(ia) < gap(ib),
+                };
+                let (copier, original) = if a_copied { (ia, ib) } else { (ib, ia) };
                 let detail = format!(
-                    "shares {:.0}% of top-k positions with uid {}",
+                    "shares {:.0}% of top-k positions with uid {}, committed {}",
                     overlap * 100.0,
-                    rows[original].uid
+                    rows[original].uid,
+                    if block_a == block_b { "in the same block" } else { "earlier" }
                 );
                 fail(&mut rows[copier], Failure { reason: Reason::Copy, detail });
             }
@@ -195,7 +204,7 @@ pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> a
     }
     // Replays of another miner's payload of the previous window (a miner's own payloads share
     // positions from one window to the next through its error buffer).
-    for (i, p) in &payloads {
+    for (i, p, _) in &payloads {
         let author = rows[*i].uid;
         for (uid, q) in job.previous.iter().filter(|(uid, _)| *uid != author) {
             let overlap = index_overlap(p, q);

@@ -390,7 +390,7 @@ mod tests {
         // different run for every peer that has not upgraded.
         assert_eq!(
             tiny.run_id().to_string(),
-            "fe5fcfa6f37d1ff7d5bb8c48d0059253684c0b17b4517baccf656eb14109dcf5"
+            "121628cbeeee19e76cc4d4bdb9de03d4415a732c8426641aed91b24c4357ec7b"
         );
     }
 
@@ -398,7 +398,7 @@ mod tests {
     fn bad_configs_are_refused_with_the_key() {
         let cases = [
             ("blocks = 20", "blocks = 1", "window.blocks must be at least 2"),
-            ("approval_blocks = 6", "approval_blocks = 0", "window.approval_blocks"),
+            ("approval_blocks = 8", "approval_blocks = 0", "window.approval_blocks"),
             ("density_ppm = 15625", "density_ppm = 0", "codec.density_ppm"),
             ("beta = 0.95", "beta = 1.5", "feedback.beta"),
             ("k = 8", "k = 0", "aggregate"),

@@ -4,14 +4,13 @@
 //! without a double commit, and two miners given the same approvals hold the same model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use miner::Run;
-use subnet_client::testing::{key, start, TAO};
+use subnet_client::testing::{key, start, Process, TAO};
 use subnet_client::{Commitment, Keypair, Wallet};
 use subnet_peer::client::ClientSeam;
 use subnet_peer::http::{Fetcher, FetcherConfig};
@@ -19,48 +18,10 @@ use subnet_peer::{ChainSeam, RunConfig, Window};
 
 use crate::common::{approve_everything, dataset, run_config};
 
-/// A `miner run` process; killed (SIGKILL) and reaped on drop.
-struct MinerProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl MinerProcess {
-    fn spawn(args: &[String], log: &Path) -> Self {
-        let out = File::options().create(true).append(true).open(log).unwrap();
-        let threads = std::env::var("MINER_TEST_THREADS").unwrap_or_else(|_| "1".into());
-        let child = Command::new(env!("CARGO_BIN_EXE_miner"))
-            .args(args)
-            .env("MODEL_THREADS", threads)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Self { child, log: log.to_path_buf() }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("miner exited with {status}:\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for MinerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A `miner run` process (one tensor thread unless `MINER_TEST_THREADS` says otherwise).
+fn miner_process(args: &[String], log: &Path) -> Process {
+    let threads = std::env::var("MINER_TEST_THREADS").unwrap_or_else(|_| "1".into());
+    Process::spawn(Path::new(env!("CARGO_BIN_EXE_miner")), args, &[("MODEL_THREADS", threads)], log)
 }
 
 /// A plain GET with a short timeout (status, body), or `None` if nothing answered.
@@ -186,8 +147,7 @@ async fn the_miner_binary_on_a_dev_node() {
     let s = run.schedule;
     let args = |i: usize| sub.args(i);
     let logs: Vec<PathBuf> = (1..=2).map(|i| sub.log(i)).collect();
-    let mut miners: Vec<MinerProcess> =
-        (1..=2).map(|i| MinerProcess::spawn(&args(i), &logs[i - 1])).collect();
+    let mut miners: Vec<Process> = (1..=2).map(|i| miner_process(&args(i), &logs[i - 1])).collect();
 
     let last = Window(first.0 + 4);
     let approvals =
@@ -246,7 +206,7 @@ async fn the_miner_binary_on_a_dev_node() {
         let now = s.window_of(head);
         if !killed && now.0 == first.0 + 1 && seen.contains_key(&(miner_keys[0], now.0)) {
             miners[0].kill();
-            miners[0] = MinerProcess::spawn(&args(1), &logs[0]);
+            miners[0] = miner_process(&args(1), &logs[0]);
             killed = true;
         }
         for m in &mut miners {
@@ -313,16 +273,7 @@ async fn the_miner_binary_on_a_dev_node() {
         m.assert_running();
     }
     // SIGTERM (what the localnet sends, by pid): a clean stop, exit code 0.
-    // SAFETY: signals our own child by its pid.
-    unsafe { libc::kill(miners[1].child.id() as i32, libc::SIGTERM) };
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = miners[1].child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = miners[1].terminate(Duration::from_secs(30));
     assert!(status.success(), "{status}: {}", miners[1].log());
     assert!(miners[1].log().contains("miner stopped"));
     // The subnet owner publishes another run: a miner on this configuration refuses to start.
@@ -370,8 +321,7 @@ async fn window_timings() {
     let config = RunConfig::load(&repo.join(format!("config/localnet-{preset}.toml"))).unwrap();
     let sub = Subnet::start(move |_, _| (config, data)).await;
     let run = Run::new(sub.config.clone()).unwrap();
-    let mut miners: Vec<MinerProcess> =
-        (1..=2).map(|i| MinerProcess::spawn(&sub.args(i), &sub.log(i))).collect();
+    let mut miners: Vec<Process> = (1..=2).map(|i| miner_process(&sub.args(i), &sub.log(i))).collect();
     let last = sub.first.0 + windows;
     let approvals =
         approve_everything(sub.validator.clone(), Run::new(sub.config.clone()).unwrap(), sub.first.0, last);

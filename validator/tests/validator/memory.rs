@@ -2,18 +2,18 @@
 //! runtime): real training by in-process honest miners on the `tiny` model, scripted bad
 //! miners, real files, real HTTP between peers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use model::codec::{payload_hash, Codec};
-use serde_json::Value;
-use subnet_peer::http::{serve, FetcherConfig, ServerConfig, Shelf};
+use subnet_peer::http::FetcherConfig;
 use subnet_peer::memory::MemoryChain;
 use subnet_peer::testing::{dataset, run_config, NET};
-use subnet_peer::{ChainSeam, Phase, RunConfig, Window};
+use subnet_peer::{RunConfig, Window};
 use validator::{Run, ValidatorHandle, ValidatorOptions};
+
+use crate::cheats::{cheat, reports, row, Cheat};
 
 const VALIDATOR: [u8; 32] = [0xAA; 32];
 
@@ -30,7 +30,9 @@ impl Net {
     fn new(block_ms: u64, steps: u32) -> Net {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let config = run_config(&dataset(&data), steps);
+        let mut config = run_config(&dataset(&data), steps);
+        // Room after an honest commit for a copycat to commit its copy before D_w.
+        config.window.blocks = 16;
         let chain = MemoryChain::new();
         chain.set_finality_lag(1);
         let uid = chain.register(NET, VALIDATOR);
@@ -95,107 +97,10 @@ fn fast_fetch() -> FetcherConfig {
     FetcherConfig { timeout: Duration::from_secs(2), rounds: 2, backoff: Duration::from_millis(50) }
 }
 
-/// How a scripted miner cheats.
-#[derive(Clone, Copy, Debug)]
-enum Cheat {
-    /// Commits and serves a payload of zeros.
-    Freeloader,
-    /// Takes an honest miner's stored payload before the deadline, puts its own hotkey in the
-    /// header and commits that.
-    Copycat,
-    /// Commits one payload's hash and serves other bytes.
-    Liar,
-}
-
-/// Runs a cheating miner with hotkey `[i; 32]` until aborted. `base` gives the validator's
-/// model window and fingerprint (the base a payload of that window must name); the copycat
-/// copies from the honest miner's state directory `honest`.
-fn cheat(
-    net: &Net,
-    i: u8,
-    how: Cheat,
-    base: impl Fn() -> (u64, String) + Send + 'static,
-    honest: PathBuf,
-) -> tokio::task::JoinHandle<()> {
-    let chain = net.chain.clone();
-    let run = net.run();
-    tokio::spawn(async move {
-        let me = [i; 32];
-        let peer = chain.peer(me);
-        let shelf = Shelf::new();
-        let server = serve(ServerConfig::new(([127, 0, 0, 1], 0).into()), shelf.clone()).await.unwrap();
-        peer.serve_axon(NET, server.local_addr()).await.unwrap();
-        let codec: &Codec = &run.codec;
-        let s = run.schedule;
-        let mut last = None;
-        loop {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let head = chain.head();
-            let w = s.window_of(head);
-            if last >= Some(w) || s.phase(head) == Phase::Commit {
-                continue;
-            }
-            let (model_window, fingerprint) = base();
-            if model_window != w.0 {
-                continue;
-            }
-            let header = model::codec::Header {
-                netuid: NET,
-                window: w.0,
-                hotkey: me,
-                base: hex::decode(fingerprint).unwrap().try_into().unwrap(),
-                run_id: run.id.0,
-                codec: *codec.params(),
-            };
-            let zeros: Vec<Vec<f32>> = codec.layouts().iter().map(|l| vec![0.0; l.numel()]).collect();
-            let (committed, served) = match how {
-                Cheat::Freeloader => {
-                    let b = codec.encode(&header, codec.compress(&zeros).unwrap());
-                    (b.clone(), b)
-                }
-                Cheat::Liar => {
-                    let b = codec.encode(&header, codec.compress(&zeros).unwrap());
-                    let mut other = b.clone();
-                    let last_byte = other.len() - 1;
-                    other[last_byte] ^= 0xFF;
-                    (b, other)
-                }
-                Cheat::Copycat => match stored_payload(&honest, w) {
-                    Some(bytes) => {
-                        let mut p = codec.decode(&bytes).unwrap();
-                        p.header.hotkey = me;
-                        let b = codec.encode(&p.header, p.tensors);
-                        (b.clone(), b)
-                    }
-                    None => continue,
-                },
-            };
-            let hash = payload_hash(&committed);
-            if peer.commit(NET, w.0, hash).await.is_ok() {
-                shelf.put(w, hash, served.into());
-            }
-            last = Some(w);
-        }
-    })
-}
-
-/// The payload an honest miner stored for `w`, once it has.
-fn stored_payload(state: &Path, w: Window) -> Option<Vec<u8>> {
-    let record: Value =
-        serde_json::from_slice(&std::fs::read(state.join(format!("windows/{}.json", w.0))).ok()?).ok()?;
-    let hash = record["hash"].as_str()?;
-    std::fs::read(state.join(format!("payloads/{}/{hash}.bin", w.0))).ok()
-}
-
-fn reports(state: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(state.join("reports.jsonl")).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_miners_outscore_a_freeloader_a_copycat_and_a_liar() {
-    // 250 ms blocks: two miners training, a validator scoring and the cheats share 2 cores.
-    let net = Net::new(250, 3);
+    // 200 ms blocks: two miners training, a validator scoring and the cheats share 2 cores.
+    let net = Net::new(200, 3);
     let honest = [net.register(1), net.register(2)];
     let (free, copy, liar) = (net.register(3), net.register(4), net.register(5));
     let v = net.validator().await;
@@ -209,18 +114,17 @@ async fn honest_miners_outscore_a_freeloader_a_copycat_and_a_liar() {
         }
     };
     let cheats = [
-        cheat(&net, 3, Cheat::Freeloader, base(), PathBuf::new()),
-        cheat(&net, 4, Cheat::Copycat, base(), net.state_dir("miner-1")),
-        cheat(&net, 5, Cheat::Liar, base(), PathBuf::new()),
+        cheat(net.chain.peer([3; 32]), net.run(), Cheat::Freeloader, base(), PathBuf::new()),
+        cheat(net.chain.peer([4; 32]), net.run(), Cheat::Copycat, base(), net.state_dir("miner-1")),
+        cheat(net.chain.peer([5; 32]), net.run(), Cheat::Liar, base(), PathBuf::new()),
     ];
     let deadline = Instant::now() + Duration::from_secs(240);
-    while v.status().last_scored.is_none_or(|w| w < 8) {
+    while v.status().last_scored.is_none_or(|w| w < 7) {
         assert!(Instant::now() < deadline, "{:?}\nat {}", v.status(), net.window());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let status = v.status();
     let reports = reports(&net.state_dir("validator"));
-    let row = |r: &Value, uid: u16| r["rows"].as_array().unwrap().iter().find(|x| x["uid"] == uid).cloned();
     // Each report names every cheat that committed with its reason, and pays none of them.
     let (mut copies, mut lies) = (0, 0);
     for r in &reports {
