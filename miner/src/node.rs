@@ -13,17 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use model::outer::ErrorFeedback;
 use model::train::Trainer;
 use serde::Serialize;
-use subnet_peer::http::{self, Fetcher, FetcherConfig, ServerConfig, Shelf};
+use subnet_peer::http::{self, Fetcher, FetcherConfig, Shelf};
 use subnet_peer::seam::SeamError;
 use subnet_peer::state::StateDir;
 use subnet_peer::{ChainSeam, Window};
-use tokio::task::JoinHandle;
 
-use subnet_peer::sync::{Follower, Global, Run};
+use subnet_peer::sync::{load_or_genesis, server_config, Follower, PeerHandle, Run};
 
 use crate::metrics::Metrics;
 use crate::window_loop::{Loop, Timings};
@@ -125,72 +123,7 @@ pub enum StartError {
 }
 
 /// A running miner; dropping it stops the loop and the server.
-pub struct MinerHandle {
-    addr: SocketAddr,
-    status: Arc<Mutex<MinerStatus>>,
-    metrics: Metrics,
-    stop: Arc<AtomicBool>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    clock: JoinHandle<()>,
-}
-
-impl MinerHandle {
-    /// The HTTP server's bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// A snapshot of the status.
-    pub fn status(&self) -> MinerStatus {
-        self.status.lock().expect("status lock").clone()
-    }
-
-    /// A function returning the current status (for a status line that outlives a borrow).
-    pub fn status_source(&self) -> impl Fn() -> MinerStatus + Send + 'static {
-        let status = self.status.clone();
-        move || status.lock().expect("status lock").clone()
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Asks the loop to stop (it abandons a round in progress, never half-commits).
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-
-    /// Stops and waits for the loop; returns its error if it failed.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.request_stop();
-        let result = match self.task.take() {
-            Some(task) => task.await.context("the miner loop panicked")?,
-            None => Ok(()),
-        };
-        self.clock.abort();
-        result
-    }
-
-    /// Waits for the loop to end by itself (it only does on a fatal error or a stop request).
-    pub async fn wait(&mut self) -> anyhow::Result<()> {
-        match self.task.as_mut() {
-            Some(task) => {
-                let r = task.await.context("the miner loop panicked")?;
-                self.task = None;
-                r
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for MinerHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.clock.abort();
-    }
-}
+pub type MinerHandle = PeerHandle<MinerStatus, Metrics>;
 
 pub use subnet_peer::sync::data::{dataset_dir, open_dataset};
 
@@ -208,14 +141,7 @@ where
     }
     let data = open_dataset(&run, &opts.data_dir)?;
     let state = StateDir::open(&opts.state_dir, run.id, netuid, &hotkey).map_err(anyhow::Error::from)?;
-    let global = match Global::load(&run, state.root())? {
-        Some(g) => g,
-        None => {
-            let g = Global::genesis(&run)?;
-            g.save(state.root())?;
-            g
-        }
-    };
+    let global = load_or_genesis(&run, state.root())?;
     let feedback_path = state.root().join("feedback.bin");
     let (feedback, feedback_window) = if feedback_path.exists() {
         let (f, w) = ErrorFeedback::load(&feedback_path, &run.codec, run.config.feedback.beta)
@@ -245,18 +171,17 @@ where
         ..Default::default()
     }));
     let shelf = Shelf::new();
-    let mut server = ServerConfig::new(opts.listen);
-    let (s, m) = (status.clone(), metrics.clone());
-    server.status =
-        Arc::new(move || serde_json::to_value(&*s.lock().expect("status lock")).unwrap_or_default());
-    server.metrics = Arc::new(move || m.encode());
-    let served = metrics.bytes_served.clone();
-    server.on_served = Arc::new(move |n| {
-        served.inc_by(n as u64);
-    });
     let follower = Follower::new(global, opts.retention);
-    let offer = follower.offered();
-    server.checkpoint = Arc::new(move || offer.read().expect("checkpoint lock").clone());
+    let (m, served) = (metrics.clone(), metrics.bytes_served.clone());
+    let server = server_config(
+        opts.listen,
+        status.clone(),
+        move || m.encode(),
+        move |n| {
+            served.inc_by(n as u64);
+        },
+        follower.offered(),
+    );
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
     let axon = opts.external.unwrap_or(addr);
@@ -298,5 +223,5 @@ where
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());
-    Ok(MinerHandle { addr, status, metrics, stop, task: Some(task), clock })
+    Ok(PeerHandle::new("miner", addr, status, metrics, stop, task, vec![clock]))
 }

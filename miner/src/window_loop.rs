@@ -69,18 +69,9 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
     }
 
     pub(crate) async fn run(mut self) -> anyhow::Result<()> {
-        let mut failures = 0u32;
+        let mut retries = subnet_peer::sync::Retries::default();
         while !self.stop.load(Ordering::SeqCst) {
-            match self.tick().await {
-                Ok(()) => failures = 0,
-                Err(e) => {
-                    failures += 1;
-                    // The chain going away is expected now and then; say so once, then quietly retry.
-                    if failures == 1 || failures % 20 == 0 {
-                        tracing::warn!("{e:#} (retrying)");
-                    }
-                }
-            }
+            retries.note(self.tick().await);
             tokio::time::sleep(self.opts.poll).await;
         }
         tracing::info!("miner stopped");

@@ -10,18 +10,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
-use subnet_peer::http::{self, Fetcher, FetcherConfig, ServerConfig, Shelf};
+use subnet_peer::http::{self, Fetcher, FetcherConfig, Shelf};
 use subnet_peer::seam::SeamError;
 use subnet_peer::state::StateDir;
-use subnet_peer::sync::{open_dataset, DatasetError, Follower, Global, Run};
+use subnet_peer::sync::{
+    load_or_genesis, open_dataset, server_config, DatasetError, Follower, PeerHandle, Run,
+};
 use subnet_peer::ChainSeam;
-use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::score::{score, EvalSettings};
@@ -136,68 +136,7 @@ pub enum StartError {
 }
 
 /// A running validator; dropping it stops the loop, the scorer and the server.
-pub struct ValidatorHandle {
-    addr: SocketAddr,
-    status: Arc<Mutex<ValidatorStatus>>,
-    metrics: Metrics,
-    stop: Arc<AtomicBool>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl ValidatorHandle {
-    /// The HTTP server's bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// A snapshot of the status.
-    pub fn status(&self) -> ValidatorStatus {
-        self.status.lock().expect("status lock").clone()
-    }
-
-    /// A function returning the current status (for a status line that outlives a borrow).
-    pub fn status_source(&self) -> impl Fn() -> ValidatorStatus + Send + 'static {
-        let status = self.status.clone();
-        move || status.lock().expect("status lock").clone()
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Asks the loop to stop.
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-
-    /// Stops and waits for the loop; returns its error if it failed.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.request_stop();
-        match self.task.take() {
-            Some(task) => task.await.context("the validator loop panicked")?,
-            None => Ok(()),
-        }
-    }
-
-    /// Waits for the loop to end by itself (it only does on a fatal error or a stop request).
-    pub async fn wait(&mut self) -> anyhow::Result<()> {
-        match self.task.as_mut() {
-            Some(task) => {
-                let r = task.await.context("the validator loop panicked")?;
-                self.task = None;
-                r
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ValidatorHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
+pub type ValidatorHandle = PeerHandle<ValidatorStatus, Metrics>;
 
 /// Starts a validator for `chain`'s hotkey: checks, loads or creates its state, serves its
 /// HTTP endpoints, announces its axon, and spawns the loop and the scorer. Call within a
@@ -214,14 +153,7 @@ where
     }
     let data = Arc::new(open_dataset(&run, &opts.data_dir)?);
     let state = StateDir::open(&opts.state_dir, run.id, netuid, &hotkey).map_err(anyhow::Error::from)?;
-    let global = match Global::load(&run, state.root())? {
-        Some(g) => g,
-        None => {
-            let g = Global::genesis(&run)?;
-            g.save(state.root())?;
-            g
-        }
-    };
+    let global = load_or_genesis(&run, state.root())?;
     let scores = crate::window_loop::load_scores(state.root())?;
 
     let metrics = Metrics::new();
@@ -236,17 +168,16 @@ where
     }));
     let follower = Follower::new(global, opts.retention);
     let shelf = Shelf::new();
-    let mut server = ServerConfig::new(opts.listen);
-    let (s, m) = (status.clone(), metrics.clone());
-    server.status =
-        Arc::new(move || serde_json::to_value(&*s.lock().expect("status lock")).unwrap_or_default());
-    server.metrics = Arc::new(move || m.encode());
-    let served = metrics.bytes_served.clone();
-    server.on_served = Arc::new(move |n| {
-        served.inc_by(n as u64);
-    });
-    let offer = follower.offered();
-    server.checkpoint = Arc::new(move || offer.read().expect("checkpoint lock").clone());
+    let (m, served) = (metrics.clone(), metrics.bytes_served.clone());
+    let server = server_config(
+        opts.listen,
+        status.clone(),
+        move || m.encode(),
+        move |n| {
+            served.inc_by(n as u64);
+        },
+        follower.offered(),
+    );
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
     let axon = opts.external.unwrap_or(addr);
@@ -290,5 +221,5 @@ where
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());
-    Ok(ValidatorHandle { addr, status, metrics, stop, task: Some(task) })
+    Ok(PeerHandle::new("validator", addr, status, metrics, stop, task, Vec::new()))
 }

@@ -39,11 +39,22 @@ pub struct EvalSettings {
     pub min_gap: f64,
     /// Share of shared top-k positions from which two payloads count as one copied.
     pub copy_overlap: f64,
+    /// Payloads evaluated per window at most; beyond it a sample drawn from the seed is, and
+    /// the others are `not_sampled` (their averages do not move).
+    pub max_payloads: usize,
 }
 
 impl Default for EvalSettings {
     fn default() -> Self {
-        Self { own_pages: 8, random_pages: 8, batch: 8, lr: None, min_gap: 0.0, copy_overlap: 0.9 }
+        Self {
+            own_pages: 8,
+            random_pages: 8,
+            batch: 8,
+            lr: None,
+            min_gap: 0.0,
+            copy_overlap: 0.9,
+            max_payloads: 32,
+        }
     }
 }
 
@@ -107,6 +118,9 @@ pub struct WindowScores {
     pub seconds: f64,
 }
 
+/// The status of a payload left out of the window's sample: neither paid nor punished.
+pub const NOT_SAMPLED: &str = "not_sampled";
+
 /// Scores `job` (CPU-bound: run it off the async workers).
 pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> anyhow::Result<WindowScores> {
     let started = Instant::now();
@@ -122,7 +136,17 @@ pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> a
     let mut rows = Vec::with_capacity(job.checked.len());
     // (row, payload, commit block) of every payload that was evaluated.
     let mut payloads: Vec<(usize, &Payload, u64)> = Vec::new();
-    for c in &job.checked {
+    // Which of the payloads that passed their checks are evaluated.
+    let passed: Vec<usize> = (0..job.checked.len()).filter(|i| job.checked[*i].outcome.is_ok()).collect();
+    let sampled: std::collections::BTreeSet<usize> = if passed.len() > settings.max_payloads {
+        random_pages(&[&job.seed[..], &b"sample"[..]].concat(), settings.max_payloads, passed.len() as u64)?
+            .into_iter()
+            .map(|i| passed[i as usize])
+            .collect()
+    } else {
+        passed.into_iter().collect()
+    };
+    for (index, c) in job.checked.iter().enumerate() {
         let mut row = Row {
             uid: c.uid,
             hotkey: hex::encode(c.hotkey),
@@ -137,6 +161,12 @@ pub fn score(run: &Run, data: &Dataset, settings: &EvalSettings, job: &Job) -> a
             score: 0.0,
         };
         let payload = match &c.outcome {
+            Ok(_) if !sampled.contains(&index) => {
+                row.status = NOT_SAMPLED.into();
+                row.detail = format!("not in this window's sample of {}", settings.max_payloads);
+                rows.push(row);
+                continue;
+            }
             Ok((_, p)) => p,
             Err(f) => {
                 fail(&mut row, f.clone());

@@ -81,17 +81,9 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
     }
 
     pub(crate) async fn run(mut self) -> anyhow::Result<()> {
-        let mut failures = 0u32;
+        let mut retries = subnet_peer::sync::Retries::default();
         while !self.stop.load(Ordering::SeqCst) {
-            match self.tick().await {
-                Ok(()) => failures = 0,
-                Err(e) => {
-                    failures += 1;
-                    if failures == 1 || failures % 20 == 0 {
-                        tracing::warn!("{e:#} (retrying)");
-                    }
-                }
-            }
+            retries.note(self.tick().await);
             tokio::time::sleep(self.opts.poll).await;
         }
         tracing::info!("validator stopped");
@@ -276,7 +268,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 let (hotkey, registered_at) = current[&uid];
                 ws.rows.push(no_commit(uid, &hotkey, registered_at));
             }
-            for r in &ws.rows {
+            for r in ws.rows.iter().filter(|r| r.status != crate::score::NOT_SAMPLED) {
                 if r.status != "ok" {
                     self.metrics.rejected(&r.status);
                 }

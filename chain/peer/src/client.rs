@@ -121,10 +121,10 @@ impl ChainSeam for ClientSeam {
             .collect())
     }
 
-    async fn approvals_at(
+    async fn approvals_since(
         &self,
         netuid: u16,
-        window: u64,
+        since: u64,
         at: BlockRef,
     ) -> Result<Vec<ApprovalCommitment>, SeamError> {
         Ok(self
@@ -132,13 +132,15 @@ impl ChainSeam for ClientSeam {
             .await?
             .into_iter()
             .filter_map(|c| match c.commitment {
-                Commitment::Approval { window: w, bitmap, base } if w == window => Some(ApprovalCommitment {
-                    hotkey: c.hotkey.0,
-                    window,
-                    bitmap: bitmap.to_vec(),
-                    base,
-                    block: c.block,
-                }),
+                Commitment::Approval { window, bitmap, base } if window >= since => {
+                    Some(ApprovalCommitment {
+                        hotkey: c.hotkey.0,
+                        window,
+                        bitmap: bitmap.to_vec(),
+                        base,
+                        block: c.block,
+                    })
+                }
                 _ => None,
             })
             .collect())

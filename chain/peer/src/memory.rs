@@ -256,10 +256,10 @@ impl ChainSeam for MemoryPeer {
             .collect())
     }
 
-    async fn approvals_at(
+    async fn approvals_since(
         &self,
         netuid: u16,
-        window: u64,
+        since: u64,
         at: BlockRef,
     ) -> Result<Vec<ApprovalCommitment>, SeamError> {
         let s = self.chain.lock();
@@ -267,7 +267,7 @@ impl ChainSeam for MemoryPeer {
         Ok(s.latest(netuid, at)
             .into_iter()
             .filter_map(|(hotkey, (block, e))| match e {
-                Entry::Approval { window: w, bitmap, base } if w == window => {
+                Entry::Approval { window, bitmap, base } if window >= since => {
                     Some(ApprovalCommitment { hotkey, window, bitmap, base, block })
                 }
                 _ => None,

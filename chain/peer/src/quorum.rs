@@ -72,13 +72,20 @@ pub fn rank(mut candidates: Vec<Candidate>, deadline_hash: &[u8; 32], limit: usi
     candidates
 }
 
+/// Windows back (before `w`) in which a validator's latest approval still makes it count in
+/// the quorum of `w` (**consensus**).
+pub const LIVE_WINDOWS: u64 = 4;
+
 /// What the approvals decided for a window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The base the counted approvals agree on, or `None` without any counted approval.
     pub base: Option<[u8; 32]>,
-    /// The stake of the counted approvals (those on `base`): the active validators.
+    /// The stake of the counted approvals (those on `base`): the validators that took part.
     pub active_stake: u128,
+    /// The stake of the live validators with a permit at the snapshot (see
+    /// [`LIVE_WINDOWS`]): a quorum is more than half of it.
+    pub permitted_stake: u128,
     /// For each ranked candidate, the counted stake that approved it.
     pub approving_stake: Vec<u128>,
     /// Indices into the ranked list of the update's payloads, in rank order (at most `K`).
@@ -87,8 +94,11 @@ pub struct Decision {
     pub ignored: Vec<([u8; 32], &'static str)>,
 }
 
-/// Decides the update from the ranked candidates and the approvals.
-pub fn decide(ranked: &[Candidate], approvals: &[Approval], k: usize) -> Decision {
+/// Decides the update from the ranked candidates and the approvals: a candidate passes with
+/// the approval of more than half of `permitted_stake`, the stake of the live validators with a
+/// permit at the snapshot (so validators holding half of it or less cannot move the model while
+/// the others are away).
+pub fn decide(ranked: &[Candidate], approvals: &[Approval], permitted_stake: u128, k: usize) -> Decision {
     let mut ignored = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut valid = Vec::new();
@@ -132,12 +142,12 @@ pub fn decide(ranked: &[Candidate], approvals: &[Approval], k: usize) -> Decisio
         .map(|i| counted.iter().filter(|a| approves(&a.bitmap, i)).map(|a| a.stake as u128).sum())
         .collect();
     let mut update: Vec<usize> =
-        (0..ranked.len()).filter(|&i| approving_stake[i] * 2 > active_stake).take(k).collect();
+        (0..ranked.len()).filter(|&i| approving_stake[i] * 2 > permitted_stake).take(k).collect();
     // One payload alone must come from a miner the chain already rewards.
     if update.len() == 1 && ranked[update[0]].incentive == 0 {
         update.clear();
     }
-    Decision { base, active_stake, approving_stake, update, ignored }
+    Decision { base, active_stake, permitted_stake, approving_stake, update, ignored }
 }
 
 #[cfg(test)]
@@ -176,41 +186,55 @@ mod tests {
     }
 
     #[test]
-    fn a_stake_majority_of_live_validators_decides() {
+    fn a_stake_majority_of_the_permitted_validators_decides() {
         let ranked = vec![cand(1, 5), cand(2, 4), cand(3, 3)];
         // 60 approves 0 and 1; 40 approves 1 and 2: 1 has 100, 0 has 60 > 50, 2 has 40.
-        let d = decide(&ranked, &[appr(1, 60, bitmap(3, [0, 1])), appr(2, 40, bitmap(3, [1, 2]))], 8);
+        let d = decide(&ranked, &[appr(1, 60, bitmap(3, [0, 1])), appr(2, 40, bitmap(3, [1, 2]))], 100, 8);
         assert_eq!(d.active_stake, 100);
         assert_eq!(d.approving_stake, vec![60, 100, 40]);
         assert_eq!(d.update, vec![0, 1]);
         // Exactly half is not a majority.
-        let d = decide(&ranked, &[appr(1, 50, bitmap(3, [0])), appr(2, 50, bitmap(3, [1]))], 8);
+        let d = decide(&ranked, &[appr(1, 50, bitmap(3, [0])), appr(2, 50, bitmap(3, [1]))], 100, 8);
         assert!(d.update.is_empty());
         // K caps the update, in rank order.
-        let d = decide(&ranked, &[appr(1, 1, bitmap(3, [0, 1, 2]))], 2);
+        let d = decide(&ranked, &[appr(1, 1, bitmap(3, [0, 1, 2]))], 1, 2);
         assert_eq!(d.update, vec![0, 1]);
+    }
+
+    #[test]
+    fn validators_holding_half_the_permitted_stake_or_less_cannot_move_the_model() {
+        let ranked = vec![cand(1, 5), cand(2, 4)];
+        // Permits hold 100; the validator with 60 is away: 40 alone decides nothing.
+        let d = decide(&ranked, &[appr(2, 40, bitmap(2, [0, 1]))], 100, 8);
+        assert_eq!((d.active_stake, d.permitted_stake), (40, 100));
+        assert!(d.update.is_empty());
+        // The 60 alone is a majority of the permitted stake.
+        assert_eq!(decide(&ranked, &[appr(1, 60, bitmap(2, [0, 1]))], 100, 8).update, vec![0, 1]);
+        // Both back: the 40 counts again.
+        let both = [appr(1, 60, bitmap(2, [0])), appr(2, 40, bitmap(2, [0, 1]))];
+        assert_eq!(decide(&ranked, &both, 100, 8).update, vec![0]);
     }
 
     #[test]
     fn no_approvals_or_empty_bitmaps_give_no_update() {
         let ranked = vec![cand(1, 5), cand(2, 4)];
-        let d = decide(&ranked, &[], 8);
+        let d = decide(&ranked, &[], 10, 8);
         assert_eq!((d.base, d.active_stake, d.update.len()), (None, 0, 0));
-        let d = decide(&ranked, &[appr(1, 10, bitmap(2, []))], 8);
+        let d = decide(&ranked, &[appr(1, 10, bitmap(2, []))], 10, 8);
         assert_eq!(d.active_stake, 10);
         assert!(d.update.is_empty());
         // With no candidates at all an approval is all zeros.
         assert_eq!(bitmap(0, [0, 1]), vec![0; 32]);
-        assert!(decide(&[], &[appr(1, 10, vec![0; 32])], 8).update.is_empty());
+        assert!(decide(&[], &[appr(1, 10, vec![0; 32])], 10, 8).update.is_empty());
     }
 
     #[test]
     fn a_lone_payload_needs_incentive() {
         let ranked = vec![cand(1, 0), cand(2, 0)];
-        assert!(decide(&ranked, &[appr(1, 10, bitmap(2, [0]))], 8).update.is_empty());
-        assert_eq!(decide(&ranked, &[appr(1, 10, bitmap(2, [0, 1]))], 8).update, vec![0, 1]);
+        assert!(decide(&ranked, &[appr(1, 10, bitmap(2, [0]))], 10, 8).update.is_empty());
+        assert_eq!(decide(&ranked, &[appr(1, 10, bitmap(2, [0, 1]))], 10, 8).update, vec![0, 1]);
         let ranked = vec![cand(1, 7)];
-        assert_eq!(decide(&ranked, &[appr(1, 10, bitmap(1, [0]))], 8).update, vec![0]);
+        assert_eq!(decide(&ranked, &[appr(1, 10, bitmap(1, [0]))], 10, 8).update, vec![0]);
     }
 
     #[test]
@@ -226,7 +250,8 @@ mod tests {
         let twice = appr(1, 1000, bitmap(2, [1]));
         let approvals =
             [appr(1, 40, bitmap(2, [0])), odd, no_permit, long, past, twice, appr(7, 0, bitmap(2, [1]))];
-        let d = decide(&ranked, &approvals, 8);
+        // (The denominator is the permitted stake; here that of 1 and 3, the rest is about counting.)
+        let d = decide(&ranked, &approvals, 70, 8);
         assert_eq!(d.base, Some([9; 32]));
         assert_eq!(d.active_stake, 40);
         assert_eq!(d.update, vec![0]);
@@ -234,7 +259,7 @@ mod tests {
         // The base with more stake wins even against more validators.
         let mut heavy = appr(8, 100, bitmap(2, [1]));
         heavy.base = [7; 32];
-        let d = decide(&ranked, &[appr(1, 40, bitmap(2, [0])), appr(2, 40, bitmap(2, [0])), heavy], 8);
+        let d = decide(&ranked, &[appr(1, 40, bitmap(2, [0])), appr(2, 40, bitmap(2, [0])), heavy], 180, 8);
         assert_eq!((d.base, d.update.clone()), (Some([7; 32]), vec![1]));
     }
 }

@@ -114,13 +114,28 @@ pub trait ChainSeam: Send + Sync {
         at: BlockRef,
     ) -> impl Future<Output = Result<Vec<MinerCommitment>, SeamError>> + Send;
 
+    /// Approval commitments in state at `at` (latest per account) for window `since` or later:
+    /// who has taken part lately.
+    fn approvals_since(
+        &self,
+        netuid: u16,
+        since: u64,
+        at: BlockRef,
+    ) -> impl Future<Output = Result<Vec<ApprovalCommitment>, SeamError>> + Send;
+
     /// Approval commitments for `window` in state at `at`.
     fn approvals_at(
         &self,
         netuid: u16,
         window: u64,
         at: BlockRef,
-    ) -> impl Future<Output = Result<Vec<ApprovalCommitment>, SeamError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ApprovalCommitment>, SeamError>> + Send {
+        async move {
+            let mut all = self.approvals_since(netuid, window, at).await?;
+            all.retain(|a| a.window == window);
+            Ok(all)
+        }
+    }
 
     /// Commits `(window, hash)`; returns the block it landed in.
     fn commit(

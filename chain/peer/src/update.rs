@@ -91,7 +91,21 @@ pub async fn decide<C: ChainSeam>(
             Approval { hotkey: a.hotkey, permit, stake, bitmap: a.bitmap, base: a.base }
         })
         .collect();
-    Ok(quorum::decide(&ranked.candidates, &approvals, k))
+    // The quorum's denominator: validators with a permit at the snapshot that approved one of
+    // the last LIVE_WINDOWS windows (miners hold permits on a small subnet too, and a validator
+    // gone for longer must not block updates forever).
+    let live: std::collections::BTreeSet<[u8; 32]> = chain
+        .approvals_since(netuid, w.0.saturating_sub(quorum::LIVE_WINDOWS), approval_block)
+        .await?
+        .into_iter()
+        .map(|a| a.hotkey)
+        .collect();
+    let permitted: u128 = snapshot
+        .iter()
+        .filter(|(hotkey, (permit, _))| *permit && live.contains(*hotkey))
+        .map(|(_, (_, stake))| *stake as u128)
+        .sum();
+    Ok(quorum::decide(&ranked.candidates, &approvals, permitted, k))
 }
 
 /// One payload of a decided update and who should hold it.

@@ -5,14 +5,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 use subnet_client::cli::{daemon, ChainArgs, WalletArgs};
 use subnet_peer::client::ClientSeam;
-use subnet_peer::{RunConfig, RunId};
 
-use validator::{Run, ValidatorOptions, ValidatorStatus};
+use validator::{ValidatorOptions, ValidatorStatus};
 
 /// Settings of `validator run`. Each can also come from `--settings FILE`.
 #[derive(Debug, Args)]
@@ -97,13 +96,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     let config_path = args.config.or(file.config).context("no run configuration: pass --config FILE")?;
     let data = args.data.or(file.data).context("no dataset: pass --data DIR")?;
     let state_dir = args.state_dir.or(file.state_dir).context("no state directory: pass --state-dir DIR")?;
-    let config = RunConfig::load(&config_path)?;
-    if let Some(netuid) = args.netuid.or(file.netuid) {
-        if netuid != config.netuid {
-            bail!("--netuid {netuid} but {} is the run of subnet {}", config_path.display(), config.netuid);
-        }
-    }
-    let run = Run::new(config).with_context(|| format!("{}", config_path.display()))?;
+    let run = subnet_peer::sync::peer::load_run(&config_path, args.netuid.or(file.netuid))?;
     let mut opts = ValidatorOptions::new(state_dir, data);
     opts.listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8092)));
     opts.external = args.external.or(file.external);
@@ -117,29 +110,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let chain = args.chain.connect().await?;
-        let netuid = run.netuid();
-        match chain.published_run(netuid).await? {
-            Some(published) => run.config.ensure_same_run(RunId(published), "the subnet owner", None)?,
-            None => tracing::warn!(
-                "the owner of subnet {netuid} has not published a run id; using {} as given",
-                config_path.display()
-            ),
-        }
+        subnet_peer::sync::peer::check_published_run(&chain, &run, &config_path).await?;
         tracing::info!(hotkey = %hotkey.ss58(), run = %run.id, preset = %run.config.model.preset, "starting");
         let mut handle = validator::spawn(ClientSeam::new(chain, hotkey), run, opts).await?;
         let status = handle.status_source();
         let line = daemon::status_line(bar, move || render(&status()));
-        let stopped = tokio::select! {
-            r = handle.wait() => r,
-            _ = daemon::shutdown_signal() => {
-                tracing::info!("stopping (again to force)");
-                handle.request_stop();
-                tokio::select! {
-                    r = handle.wait() => r,
-                    _ = daemon::shutdown_signal() => std::process::exit(130),
-                }
-            }
-        };
+        let stopped = subnet_peer::sync::peer::until_signal(&mut handle, "stopping").await;
         line.abort();
         tokio::time::sleep(Duration::from_millis(10)).await;
         stopped

@@ -31,16 +31,18 @@ async fn status(axon: Option<std::net::SocketAddr>) -> Option<serde_json::Value>
     (code == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
 }
 
-fn peer_args(
-    kind: &str,
-    config: &Path,
-    data: &Path,
-    state: &Path,
-    url: &str,
-    wallets: &Path,
-    wallet: &str,
+/// What every `run` command of the test shares.
+struct Common<'a> {
+    config: &'a Path,
+    data: &'a Path,
+    url: &'a str,
+    wallets: &'a Path,
     netuid: u16,
-) -> Vec<String> {
+}
+
+/// `miner run` or `validator run` arguments for the wallet `wallet` with state in `state`.
+fn peer_args(kind: &str, c: &Common, state: &Path, wallet: &str) -> Vec<String> {
+    let Common { config, data, url, wallets, netuid } = *c;
     let mut args: Vec<String> = [
         "run",
         "--config",
@@ -139,20 +141,12 @@ async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
     let url = net.node.ws_url();
     let threads = [("MODEL_THREADS", "1".to_string())];
     let state = |name: &str| dir.path().join(name);
+    let common = Common { config: &config_path, data: &data, url: &url, wallets: &wallets, netuid };
     let validator_bin = PathBuf::from(env!("CARGO_BIN_EXE_validator"));
     let miner_bin = workspace_binary(env!("CARGO_BIN_EXE_validator"), "miner");
     let mut validator = Process::spawn(
         &validator_bin,
-        &peer_args(
-            "validator",
-            &config_path,
-            &data,
-            &state("validator"),
-            &url,
-            &wallets,
-            "validator",
-            netuid,
-        ),
+        &peer_args("validator", &common, &state("validator"), "validator"),
         &threads,
         &state("validator.log"),
     );
@@ -161,7 +155,7 @@ async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
             let name = format!("miner{i}");
             Process::spawn(
                 &miner_bin,
-                &peer_args("miner", &config_path, &data, &state(&name), &url, &wallets, &name, netuid),
+                &peer_args("miner", &common, &state(&name), &name),
                 &threads,
                 &state(&format!("{name}.log")),
             )

@@ -74,12 +74,16 @@ impl Net {
     }
 
     async fn validator(&self) -> ValidatorHandle {
-        let mut opts = ValidatorOptions::new(self.state_dir("validator"), &self.data);
+        self.validator_as(VALIDATOR, "validator").await
+    }
+
+    async fn validator_as(&self, hotkey: [u8; 32], name: &str) -> ValidatorHandle {
+        let mut opts = ValidatorOptions::new(self.state_dir(name), &self.data);
         opts.poll = Duration::from_millis(20);
         opts.fetch = fast_fetch();
         opts.approval_margin = 1;
         opts.weights_every = 1;
-        validator::spawn(self.chain.peer(VALIDATOR), self.run(), opts).await.unwrap()
+        validator::spawn(self.chain.peer(hotkey), self.run(), opts).await.unwrap()
     }
 
     fn window(&self) -> Window {
@@ -90,6 +94,15 @@ impl Net {
 impl Drop for Net {
     fn drop(&mut self) {
         self.producing.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits up to 90 s for `until`, failing with `what`.
+async fn wait_for(what: &str, until: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !until() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -189,6 +202,64 @@ async fn honest_miners_outscore_a_freeloader_a_copycat_and_a_liar() {
         c.abort();
     }
     v.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_majority_validator_the_model_waits_and_resumes_when_it_returns() {
+    let net = Net::new(200, 3);
+    // A second validator with less stake than the first (1000): on its own it is no quorum.
+    const MINORITY: [u8; 32] = [0xBB; 32];
+    let uid = net.chain.register(NET, MINORITY);
+    net.chain.update_neuron(NET, uid, |n| {
+        n.permit = true;
+        n.stake = 600;
+    });
+    net.register(1);
+    net.register(2);
+    let big = net.validator().await;
+    let small = net.validator_as(MINORITY, "minority").await;
+    let a = net.miner(1).await;
+    let b = net.miner(2).await;
+    let model = |m: &miner::MinerHandle| {
+        let s = m.status();
+        (s.model_window, s.fingerprint)
+    };
+    // Both up: the model moves.
+    let start = a.status().fingerprint;
+    wait_for("the model moving with both validators", || {
+        a.status().model_window >= 3 && a.status().fingerprint != start
+    })
+    .await;
+    // The majority validator goes away: windows pass, the model stays where it was.
+    big.shutdown().await.unwrap();
+    let (w0, _) = model(&a);
+    // (What it approved before it stopped may still land: look from two windows on.) Its last
+    // approval keeps it counted for `LIVE_WINDOWS` (4) windows, so check within those.
+    wait_for("two windows after the stop", || a.status().model_window >= w0 + 2).await;
+    let (w1, held) = model(&a);
+    wait_for("two more windows", || a.status().model_window >= w0 + 4).await;
+    let (w2, still) = model(&a);
+    assert_eq!(held, still, "the minority validator moved the model alone between windows {w1} and {w2}");
+    assert_eq!(model(&b).1, model(&a).1);
+    assert!(small.status().last_approval.is_some_and(|(w, ..)| w >= w1), "{:?}", small.status());
+    // It comes back (same state directory): training resumes.
+    let big = net.validator().await;
+    wait_for("the model moving again", || a.status().fingerprint != still).await;
+    let (w3, _) = model(&a);
+    wait_for("miners and validators on one model", || {
+        let (sa, sb, sv) = (a.status(), b.status(), big.status());
+        sa.model_window > w3
+            && sa.model_window == sb.model_window
+            && sb.model_window == sv.model_window
+            && sa.fingerprint == sv.fingerprint
+            && sb.fingerprint == sv.fingerprint
+    })
+    .await;
+    for v in [big, small] {
+        v.shutdown().await.unwrap();
+    }
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -2,18 +2,20 @@
 //! types ([`run`]), the shared model `S_w` with its consensus state on disk ([`global`]), one
 //! sync step `S_w -> S_{w+1}` from the update the chain settled ([`step`]), the checkpoint a
 //! peer that is too far behind joins from ([`checkpoint`]), following the run window after
-//! window ([`follow`]), and the run's dataset ([`data`]). The miner and the validator both
-//! hold `S_w` this way.
+//! window ([`follow`]), the run's dataset ([`data`]), and what a running peer's start-up and
+//! handle share ([`peer`]). The miner and the validator both hold `S_w` this way.
 
 pub mod checkpoint;
 pub mod data;
 pub mod follow;
 pub mod global;
+pub mod peer;
 pub mod run;
 pub mod step;
 
 pub use data::{open_dataset, DatasetError};
 pub use follow::{short, Follower, Progress};
 pub use global::{Global, UpdatePayload};
+pub use peer::{load_or_genesis, server_config, PeerHandle, Retries};
 pub use run::Run;
 pub use step::{step, Step, SyncError};
