@@ -207,7 +207,7 @@ async fn honest_miners_outscore_a_freeloader_a_copycat_and_a_liar() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_majority_validator_the_model_waits_and_resumes_when_it_returns() {
+async fn without_the_majority_validator_the_model_waits_until_it_returns_or_has_been_gone_for_long() {
     let net = Net::new(200, 3);
     // A second validator with less stake than the first (1000): on its own it is no quorum.
     const MINORITY: [u8; 32] = [0xBB; 32];
@@ -244,9 +244,16 @@ async fn without_the_majority_validator_the_model_waits_and_resumes_when_it_retu
     assert_eq!(held, still, "the minority validator moved the model alone between windows {w1} and {w2}");
     assert_eq!(model(&b).1, model(&a).1);
     assert!(small.status().last_approval.is_some_and(|(w, ..)| w >= w1), "{:?}", small.status());
-    // It comes back (same state directory): training resumes.
+    // Silent for more than LIVE_WINDOWS, it no longer counts: the minority is the quorum.
+    wait_for("the minority moving the model once the majority has been silent for long", || {
+        a.status().fingerprint != still
+    })
+    .await;
+    let (moved_at, moved) = model(&a);
+    assert!(moved_at > w0 + 4, "moved at {moved_at}, stopped at {w0}");
+    // It comes back (same state directory): everyone is on one model again.
     let big = net.validator().await;
-    wait_for("the model moving again", || a.status().fingerprint != still).await;
+    wait_for("the model moving on", || a.status().fingerprint != moved).await;
     let (w3, _) = model(&a);
     wait_for("miners and validators on one model", || {
         let (sa, sb, sv) = (a.status(), b.status(), big.status());
@@ -262,4 +269,35 @@ async fn without_the_majority_validator_the_model_waits_and_resumes_when_it_retu
     }
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_without_a_permit_scores_but_neither_approves_nor_sets_weights() {
+    let net = Net::new(200, 3);
+    const NO_PERMIT: [u8; 32] = [0xCC; 32];
+    net.chain.register(NET, NO_PERMIT);
+    net.register(1);
+    let v = net.validator().await;
+    let lone = net.validator_as(NO_PERMIT, "no-permit").await;
+    let a = net.miner(1).await;
+    wait_for("two windows scored without a permit", || lone.status().last_scored.is_some_and(|w| w >= 2))
+        .await;
+    let s = lone.status();
+    assert!(!s.permit, "{s:?}");
+    let (w, _, _, block) = s.last_approval.expect("it checked the window");
+    assert_eq!(block, None, "an approval was sent without a permit");
+    let record: validator::ApprovalRecord = serde_json::from_slice(
+        &std::fs::read(net.state_dir("no-permit").join(format!("approvals/{w}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        matches!(&record, validator::ApprovalRecord::Skipped { reason } if reason.contains("no validator permit")),
+        "{record:?}"
+    );
+    assert!(!reports(&net.state_dir("no-permit")).is_empty());
+    assert!(net.chain.weights(NET).iter().all(|set| set.hotkey != NO_PERMIT));
+    for v in [v, lone] {
+        v.shutdown().await.unwrap();
+    }
+    a.shutdown().await.unwrap();
 }
