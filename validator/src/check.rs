@@ -70,9 +70,6 @@ impl Reason {
             FetchError::TooLarge { .. } => Self::Oversized,
             FetchError::Truncated { .. } => Self::Truncated,
             FetchError::WrongHash { .. } => Self::WrongHash,
-            FetchError::Exhausted { last, .. } => {
-                last.last().map_or(Self::NotServed, |(_, e)| Self::of_fetch(e))
-            }
             _ => Self::NotServed,
         }
     }

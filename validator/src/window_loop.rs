@@ -189,16 +189,13 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             .map(|(i, _)| i)
             .collect();
         // Serve what it approves (and keep it for the peers that sync from it).
-        let size = self.run.codec.payload_bytes() as u64;
         for i in &passed {
             let c = &ranked.candidates[*i];
             if let Some(Ok((bytes, _))) = checked.iter().find(|k| k.uid == c.uid).map(|k| &k.outcome) {
                 if let Err(e) = self.state.store_payload(w, &c.hash, bytes) {
                     tracing::warn!("keeping the payload of uid {} for {w}: {e}", c.uid);
                 }
-                let held =
-                    self.state.payload(w, &c.hash, size).ok().flatten().unwrap_or_else(|| bytes.clone());
-                self.shelf.put(w, c.hash, held.into());
+                self.shelf.put(w, c.hash, bytes.clone().into());
             }
         }
         let ok: Vec<(u16, Payload)> =

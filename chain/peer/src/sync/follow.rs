@@ -242,8 +242,9 @@ impl Follower {
     /// or diverged model is not offered.
     fn offer(&mut self, run: &Run) {
         if self.unverified.is_some() || self.diverged.is_some() {
-            *self.offered.write().expect("checkpoint lock") = None;
-            self.offered_window = None;
+            if self.offered_window.take().is_some() {
+                *self.offered.write().expect("checkpoint lock") = None;
+            }
             return;
         }
         if self.offered_window == Some(self.global.window) {
