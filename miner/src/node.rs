@@ -98,6 +98,8 @@ pub struct MinerStatus {
     pub last_pages: Option<(u64, Vec<u64>)>,
     /// The window of the checkpoint this miner last joined from, if it did.
     pub joined_from: Option<u64>,
+    /// The windows it last replayed from a validator's update log (from, to), if it did.
+    pub caught_up: Option<(u64, u64)>,
 }
 
 /// Why the miner did not start.

@@ -182,6 +182,9 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             if let Some(v) = progress.joined {
                 s.joined_from = Some(v.0);
             }
+            if let Some((from, to)) = progress.caught_up {
+                s.caught_up = Some((from.0, to.0));
+            }
         });
     }
 

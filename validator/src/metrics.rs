@@ -37,6 +37,10 @@ pub struct Metrics {
     pub fingerprint_mismatches: Counter,
     /// Updates applied.
     pub updates_applied: Counter,
+    /// Checkpoints saved to the archive.
+    pub checkpoints_saved: Counter,
+    /// Windows replayed from another validator's update log.
+    pub caught_up: Counter,
 }
 
 impl Default for Metrics {
@@ -62,6 +66,8 @@ impl Metrics {
             sync_lag_windows: Gauge::default(),
             fingerprint_mismatches: Counter::default(),
             updates_applied: Counter::default(),
+            checkpoints_saved: Counter::default(),
+            caught_up: Counter::default(),
         };
         r.register(
             "payloads_fetched",
@@ -98,6 +104,12 @@ impl Metrics {
             m.fingerprint_mismatches.clone(),
         );
         r.register("updates_applied", "Window updates applied to the model", m.updates_applied.clone());
+        r.register("checkpoints_saved", "Checkpoints saved to the archive", m.checkpoints_saved.clone());
+        r.register(
+            "caught_up_windows",
+            "Windows replayed from another validator's update log",
+            m.caught_up.clone(),
+        );
         Self { registry: Arc::new(r), ..m }
     }
 

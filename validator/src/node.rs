@@ -19,7 +19,7 @@ use subnet_peer::http::{self, Fetcher, FetcherConfig, Shelf};
 use subnet_peer::seam::SeamError;
 use subnet_peer::state::StateDir;
 use subnet_peer::sync::{
-    load_or_genesis, open_dataset, server_config, DatasetError, Follower, PeerHandle, Run,
+    load_or_genesis, open_dataset, server_config, Archive, DatasetError, Follower, PeerHandle, Run,
 };
 use subnet_peer::ChainSeam;
 
@@ -56,11 +56,17 @@ pub struct ValidatorOptions {
     pub version_key: u64,
     /// Blocks before `A_w` by which an approval must be submitted.
     pub approval_margin: u64,
+    /// A checkpoint of the model every this many windows, with the update log since
+    /// (`GET /checkpoint/{w}`, `GET /updates?from={w}`).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (the update log and its payloads go back to the oldest).
+    pub checkpoints_kept: usize,
 }
 
 impl ValidatorOptions {
     /// Defaults for a state and a data directory: loopback on a free port, 8 windows kept,
-    /// the chain polled every 250 ms, weights every 2 windows.
+    /// the chain polled every 250 ms, weights every 2 windows, a checkpoint every 10 windows
+    /// (3 kept).
     pub fn new(state_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
@@ -76,6 +82,8 @@ impl ValidatorOptions {
             weights_every: 2,
             version_key: 0,
             approval_margin: 2,
+            checkpoint_every: 10,
+            checkpoints_kept: 3,
         }
     }
 }
@@ -154,6 +162,7 @@ where
     let data = Arc::new(open_dataset(&run, &opts.data_dir)?);
     let state = StateDir::open(&opts.state_dir, run.id, netuid, &hotkey).map_err(anyhow::Error::from)?;
     let global = load_or_genesis(&run, state.root())?;
+    let run = Arc::new(run);
     let scores = crate::window_loop::load_scores(state.root())?;
 
     let metrics = Metrics::new();
@@ -168,8 +177,12 @@ where
     }));
     let follower = Follower::new(global, opts.retention);
     let shelf = Shelf::new();
+    let archive = Arc::new(
+        Archive::open(state.root(), opts.checkpoint_every, opts.checkpoints_kept)
+            .map_err(StartError::Other)?,
+    );
     let (m, served) = (metrics.clone(), metrics.bytes_served.clone());
-    let server = server_config(
+    let mut server = server_config(
         opts.listen,
         status.clone(),
         move || m.encode(),
@@ -178,13 +191,21 @@ where
         },
         follower.offered(),
     );
+    {
+        let (a, st, size) = (archive.clone(), state.clone(), run.codec.payload_bytes() as u64);
+        server.archived_payload =
+            Arc::new(move |hash| st.payload(a.window_of(hash)?, hash, size).ok().flatten());
+        let (a, r) = (archive.clone(), run.clone());
+        server.archived_checkpoint = Arc::new(move |w| a.checkpoint_bytes(&r, w));
+        let a = archive.clone();
+        server.updates = Arc::new(move |from| serde_json::to_value(a.log(from)).ok());
+    }
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
     let axon = opts.external.unwrap_or(addr);
     chain.serve_axon(netuid, axon).await?;
     tracing::info!(%addr, %axon, run = %run.id, "serving; axon announced");
 
-    let run = Arc::new(run);
     // The scorer: one window at a time, CPU-bound, off the async workers. Two windows may
     // wait; beyond that the loop says scoring is behind and leaves a window unscored.
     let (jobs, mut job_rx) = tokio::sync::mpsc::channel::<crate::score::Job>(2);
@@ -210,6 +231,7 @@ where
         state,
         follower,
         shelf,
+        archive,
         metrics: metrics.clone(),
         status: status.clone(),
         stop: stop.clone(),

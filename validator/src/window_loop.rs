@@ -14,7 +14,7 @@ use subnet_peer::http::{Fetcher, ServerHandle, Shelf};
 use subnet_peer::quorum::bitmap;
 use subnet_peer::seam::BlockRef;
 use subnet_peer::state::{read_capped, write_atomic, StateDir};
-use subnet_peer::sync::{short, Follower, Run};
+use subnet_peer::sync::{short, Archive, Follower, Run};
 use subnet_peer::update::candidates;
 use subnet_peer::{ChainSeam, Window};
 use tokio::sync::mpsc;
@@ -62,6 +62,7 @@ pub(crate) struct Loop<C> {
     pub(crate) state: StateDir,
     pub(crate) follower: Follower,
     pub(crate) shelf: Shelf,
+    pub(crate) archive: Arc<Archive>,
     pub(crate) fetcher: Fetcher,
     pub(crate) metrics: Metrics,
     pub(crate) status: Arc<Mutex<ValidatorStatus>>,
@@ -108,6 +109,10 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         if progress.mismatch {
             self.metrics.fingerprint_mismatches.inc();
         }
+        if let Some((from, to)) = progress.caught_up {
+            self.metrics.caught_up.inc_by(to.0.saturating_sub(from.0));
+        }
+        self.archive_progress(&progress.updates);
         let global = &self.follower.global;
         self.metrics.sync_lag_windows.set(now.0.saturating_sub(global.window.0) as i64);
         let (window, fingerprint, sync) =
@@ -119,9 +124,31 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         });
         let keep = Window(now.0.saturating_sub(self.opts.retention));
         self.shelf.retain(keep);
-        self.state.retain(keep)?;
+        // Payloads on disk go back as far as the archive's log (it serves them from there).
+        self.state.retain(self.archive.oldest().map_or(keep, |oldest| oldest.min(keep)))?;
         prune_approvals(self.state.root(), keep);
         Ok(())
+    }
+
+    /// Logs the updates the follower moved past and, on a vouched-for model whose window is
+    /// due, saves a checkpoint.
+    fn archive_progress(&mut self, updates: &[subnet_peer::sync::LoggedUpdate]) {
+        for u in updates {
+            if let Err(e) = self.archive.record(u) {
+                tracing::warn!("logging the update of window {}: {e:#}", u.window);
+            }
+        }
+        if !self.follower.trusted() {
+            return;
+        }
+        match self.archive.checkpoint(&self.run, &self.follower.global) {
+            Ok(Some(w)) => {
+                self.metrics.checkpoints_saved.inc();
+                tracing::info!("{w}: checkpoint saved (served at /checkpoint/{})", w.0);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("saving the checkpoint of {}: {e:#}", self.follower.global.window),
+        }
     }
 
     /// Approves `w` = the model's window once `D_w` is finalized: checks every commitment,

@@ -153,7 +153,7 @@ fn parse_hash(hex_hash: &str) -> Option<[u8; 32]> {
 }
 
 /// An open state directory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
 }

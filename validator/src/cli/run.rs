@@ -43,6 +43,12 @@ pub struct RunArgs {
     /// The subnet's weights version key [default: 0].
     #[arg(long, env = "VALIDATOR_VERSION_KEY")]
     version_key: Option<u64>,
+    /// Save a checkpoint every this many windows, served with the update log since [default: 10].
+    #[arg(long, env = "VALIDATOR_CHECKPOINT_EVERY")]
+    checkpoint_every: Option<u64>,
+    /// Checkpoints kept; the update log and its payloads go back to the oldest [default: 3].
+    #[arg(long, env = "VALIDATOR_CHECKPOINTS_KEPT")]
+    checkpoints_kept: Option<usize>,
     /// A TOML file with any of the settings above (keys as the flags, with `_`).
     #[arg(long, env = "VALIDATOR_SETTINGS")]
     settings: Option<PathBuf>,
@@ -71,6 +77,8 @@ struct SettingsFile {
     retention: Option<u64>,
     weights_every: Option<u64>,
     version_key: Option<u64>,
+    checkpoint_every: Option<u64>,
+    checkpoints_kept: Option<usize>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -103,6 +111,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     opts.retention = args.retention.or(file.retention).unwrap_or(opts.retention);
     opts.weights_every = args.weights_every.or(file.weights_every).unwrap_or(opts.weights_every);
     opts.version_key = args.version_key.or(file.version_key).unwrap_or(opts.version_key);
+    opts.checkpoint_every = args.checkpoint_every.or(file.checkpoint_every).unwrap_or(opts.checkpoint_every);
+    opts.checkpoints_kept = args.checkpoints_kept.or(file.checkpoints_kept).unwrap_or(opts.checkpoints_kept);
 
     // Everything local first: a missing dataset or wallet is said before any chain round trip.
     subnet_peer::sync::open_dataset(&run, &opts.data_dir)?;

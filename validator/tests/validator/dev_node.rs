@@ -1,7 +1,9 @@
-//! The real `validator` binary with two real `miner` processes and five scripted cheats on a
-//! real dev node (1 s blocks, the `tiny` model): it approves and scores every window, names each
-//! cheat's reason, keeps the same model as the miners, sets weights that pay only the honest
-//! miners, and after the epochs their stake grows and the cheats' does not.
+//! The real `validator` binary with real `miner` processes on a real dev node (1 s blocks,
+//! the `tiny` model). One validator with two honest miners and five scripted cheats: it
+//! approves and scores every window, names each cheat's reason, keeps the same model as the
+//! miners, sets weights that pay only the honest miners, and after the epochs their stake grows
+//! and the cheats' does not. Two validators: stopping the one with most of the stake holds the
+//! model (the other alone is no quorum), and training resumes when it returns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use subnet_client::api::chain::runtime_types::pallet_admin_utils::pallet::Call as AdminCall;
-use subnet_client::testing::{key, start, workspace_binary, Process, TAO};
+use subnet_client::testing::{key, start, workspace_binary, Net, Process, TAO};
 use subnet_client::{Keypair, Wallet};
 use subnet_peer::client::ClientSeam;
 use subnet_peer::testing::{dataset, run_config};
-use subnet_peer::ChainSeam;
+use subnet_peer::{ChainSeam, RunConfig};
 use validator::Run;
 
 use crate::cheats::{cheat, reports, row, Cheat};
@@ -73,94 +75,163 @@ fn peer_args(kind: &str, c: &Common, state: &Path, wallet: &str) -> Vec<String> 
     args
 }
 
+/// A dev node with a loop subnet, validators staked and permitted, miners and extra hotkeys
+/// registered, wallet files for the validators and miners, and the run configuration written
+/// with its first window just ahead.
+struct Devnet {
+    net: Net,
+    netuid: u16,
+    dir: tempfile::TempDir,
+    wallets: PathBuf,
+    data: PathBuf,
+    config: RunConfig,
+    config_path: PathBuf,
+    url: String,
+    /// A client reading the chain as the first validator.
+    watcher: ClientSeam,
+    /// The validators' hotkeys (wallets named as given), then the miners' (`miner1`, ...),
+    /// then the extra keys (no wallet files; for scripted cheats).
+    validators: Vec<Keypair>,
+    miners: Vec<Keypair>,
+    extra: Vec<Keypair>,
+}
+
+impl Devnet {
+    /// `validators`: (coldkey URI, wallet name, stake in TAO); `miners` honest miners with
+    /// wallets; `extra` more hotkeys registered under //Eve.
+    async fn start(validators: &[(&str, &str, u64)], miners: usize, extra: usize) -> Devnet {
+        let net = start().await;
+        let netuid = net.loop_subnet().await;
+        net.sudo(AdminCall::sudo_set_weights_set_rate_limit { netuid, weights_set_rate_limit: 10 }).await;
+        let chain = net.chain.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let wallets = dir.path().join("wallets");
+        let miner_colds = ["//Charlie", "//Dave", "//Ferdie"];
+        let mut entries: Vec<(String, String, String, u64)> = validators
+            .iter()
+            .map(|(cold, wallet, stake)| {
+                (cold.to_string(), format!("{cold}//validator"), wallet.to_string(), *stake)
+            })
+            .collect();
+        for (i, cold) in miner_colds.iter().take(miners).enumerate() {
+            entries.push((cold.to_string(), format!("{cold}//miner"), format!("miner{}", i + 1), 0));
+        }
+        let mut keys = Vec::new();
+        for (cold, hot, wallet, stake) in &entries {
+            let (cold, hot) = (key(cold), key(hot));
+            net.fund(&hot, 10).await;
+            chain.register(&cold, &hot.account_id(), netuid, 100 * TAO).await.unwrap();
+            if *stake > 0 {
+                chain.add_stake(&cold, &hot.account_id(), netuid, stake * TAO).await.unwrap();
+            }
+            Wallet::new(&wallets, wallet, "default").unwrap().write_hotkey(&hot, false).unwrap();
+            keys.push(hot);
+        }
+        let eve = key("//Eve");
+        let mut extras = Vec::new();
+        for i in 0..extra {
+            let hot = key(&format!("//Eve//cheat{i}"));
+            net.fund(&hot, 10).await;
+            chain.register(&eve, &hot.account_id(), netuid, 100 * TAO).await.unwrap();
+            extras.push(hot);
+        }
+        let miners = keys.split_off(validators.len());
+        let data = dir.path().join("data");
+        let mut config = run_config(&dataset(&data), 10);
+        config.netuid = netuid;
+        config.window.blocks = 20;
+        // GRANDPA finalizes ~4 blocks behind the head here: 8 blocks leave the validator ~4 to
+        // fetch, check and land its approval after D_w is final.
+        config.window.approval_blocks = 8;
+        config.window.commit_margin = 3;
+        config.inner.pages_per_step = 2;
+        // Validators get their permits an epoch after their stake.
+        let watcher = ClientSeam::new(chain.clone(), keys[0].clone());
+        let limit = Instant::now() + Duration::from_secs(120);
+        loop {
+            let fin = watcher.finalized().await.unwrap();
+            let neurons = watcher.neurons_at(netuid, fin).await.unwrap();
+            if keys.iter().all(|k| neurons.iter().any(|n| n.hotkey == k.public() && n.permit)) {
+                break;
+            }
+            assert!(Instant::now() < limit, "no validator permits");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let first = config.schedule().unwrap().window_of(chain.best_number().await.unwrap()).next();
+        config.window.first = first.0;
+        let config_path = dir.path().join("run.toml");
+        std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+        let url = net.node.ws_url();
+        Devnet {
+            net,
+            netuid,
+            dir,
+            wallets,
+            data,
+            config,
+            config_path,
+            url,
+            watcher,
+            validators: keys,
+            miners,
+            extra: extras,
+        }
+    }
+
+    fn state(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts `miner run` or `validator run` for the wallet `name` (state in `name/`, log in
+    /// `name.log`; a restart appends to the log).
+    fn spawn(&self, kind: &str, name: &str) -> Process {
+        let common = Common {
+            config: &self.config_path,
+            data: &self.data,
+            url: &self.url,
+            wallets: &self.wallets,
+            netuid: self.netuid,
+        };
+        let validator_bin = PathBuf::from(env!("CARGO_BIN_EXE_validator"));
+        let bin = match kind {
+            "validator" => validator_bin,
+            _ => workspace_binary(env!("CARGO_BIN_EXE_validator"), "miner"),
+        };
+        let threads = [("MODEL_THREADS", "1".to_string())];
+        Process::spawn(
+            &bin,
+            &peer_args(kind, &common, &self.state(name), name),
+            &threads,
+            &self.state(&format!("{name}.log")),
+        )
+    }
+
+    async fn neurons(&self) -> Vec<subnet_peer::seam::Neuron> {
+        let fin = self.watcher.finalized().await.unwrap();
+        self.watcher.neurons_at(self.netuid, fin).await.unwrap()
+    }
+
+    /// The `/status` of the peer with hotkey `k`, if it answers.
+    async fn status_of(&self, k: &Keypair) -> Option<serde_json::Value> {
+        let neurons = self.neurons().await;
+        status(neurons.iter().find(|n| n.hotkey == k.public()).and_then(|n| n.axon)).await
+    }
+}
+
+fn uid_of(k: &Keypair, neurons: &[subnet_peer::seam::Neuron]) -> u16 {
+    neurons.iter().find(|n| n.hotkey == k.public()).unwrap().uid
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
-    let net = start().await;
-    let netuid = net.loop_subnet().await;
-    net.sudo(AdminCall::sudo_set_weights_set_rate_limit { netuid, weights_set_rate_limit: 10 }).await;
-    let chain = &net.chain;
-    let dir = tempfile::tempdir().unwrap();
-    let wallets = dir.path().join("wallets");
-    // The validator and the honest miners run from wallet files; the cheats from keys.
-    let files = [
-        ("//Bob", "//Bob//validator", "validator"),
-        ("//Charlie", "//Charlie//miner", "miner1"),
-        ("//Dave", "//Dave//miner", "miner2"),
-    ];
-    let mut hotkeys: Vec<Keypair> = Vec::new();
-    for (i, (cold, hot, wallet)) in files.iter().enumerate() {
-        let (cold, hot) = (key(cold), key(hot));
-        net.fund(&hot, 10).await;
-        chain.register(&cold, &hot.account_id(), netuid, 100 * TAO).await.unwrap();
-        if i == 0 {
-            chain.add_stake(&cold, &hot.account_id(), netuid, 500 * TAO).await.unwrap();
-        }
-        Wallet::new(&wallets, wallet, "default").unwrap().write_hotkey(&hot, false).unwrap();
-        hotkeys.push(hot);
-    }
+    let d = Devnet::start(&[("//Bob", "validator", 500)], 2, 5).await;
+    let (chain, netuid, watcher) = (&d.net.chain, d.netuid, &d.watcher);
+    let hotkeys: Vec<Keypair> = d.validators.iter().chain(&d.miners).cloned().collect();
+    let cheat_keys = d.extra.clone();
     let cheats = [Cheat::Freeloader, Cheat::Copycat, Cheat::Liar, Cheat::Garbage, Cheat::Oversized];
-    let eve = key("//Eve");
-    let mut cheat_keys = Vec::new();
-    for i in 0..cheats.len() {
-        let hot = key(&format!("//Eve//cheat{i}"));
-        net.fund(&hot, 10).await;
-        chain.register(&eve, &hot.account_id(), netuid, 100 * TAO).await.unwrap();
-        cheat_keys.push(hot);
-    }
-    let data = dir.path().join("data");
-    let mut config = run_config(&dataset(&data), 10);
-    config.netuid = netuid;
-    config.window.blocks = 20;
-    // GRANDPA finalizes ~4 blocks behind the head here: 8 blocks leave the validator ~4 to
-    // fetch, check and land its approval after D_w is final.
-    config.window.approval_blocks = 8;
-    config.window.commit_margin = 3;
-    config.inner.pages_per_step = 2;
-    // The validator gets its permit an epoch after its stake.
-    let watcher = ClientSeam::new(chain.clone(), hotkeys[0].clone());
-    let limit = Instant::now() + Duration::from_secs(120);
-    loop {
-        let fin = watcher.finalized().await.unwrap();
-        if watcher
-            .neurons_at(netuid, fin)
-            .await
-            .unwrap()
-            .iter()
-            .any(|n| n.hotkey == watcher.hotkey() && n.permit)
-        {
-            break;
-        }
-        assert!(Instant::now() < limit, "no validator permit");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let first = config.schedule().unwrap().window_of(chain.best_number().await.unwrap()).next();
-    config.window.first = first.0;
-    let config_path = dir.path().join("run.toml");
-    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
-
-    let url = net.node.ws_url();
-    let threads = [("MODEL_THREADS", "1".to_string())];
-    let state = |name: &str| dir.path().join(name);
-    let common = Common { config: &config_path, data: &data, url: &url, wallets: &wallets, netuid };
-    let validator_bin = PathBuf::from(env!("CARGO_BIN_EXE_validator"));
-    let miner_bin = workspace_binary(env!("CARGO_BIN_EXE_validator"), "miner");
-    let mut validator = Process::spawn(
-        &validator_bin,
-        &peer_args("validator", &common, &state("validator"), "validator"),
-        &threads,
-        &state("validator.log"),
-    );
-    let mut miners: Vec<Process> = (1..=2)
-        .map(|i| {
-            let name = format!("miner{i}");
-            Process::spawn(
-                &miner_bin,
-                &peer_args("miner", &common, &state(&name), &name),
-                &threads,
-                &state(&format!("{name}.log")),
-            )
-        })
-        .collect();
+    let state = |name: &str| d.state(name);
+    let mut validator = d.spawn("validator", "validator");
+    let mut miners: Vec<Process> = (1..=2).map(|i| d.spawn("miner", &format!("miner{i}"))).collect();
     // The cheats name the validator's model as their base, as read from its /status.
     let base: Arc<Mutex<(u64, String)>> = Arc::default();
     let tasks: Vec<_> = cheats
@@ -170,7 +241,7 @@ async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
             let b = base.clone();
             cheat(
                 ClientSeam::new(chain.clone(), k.clone()),
-                Run::new(config.clone()).unwrap(),
+                Run::new(d.config.clone()).unwrap(),
                 *how,
                 move || b.lock().unwrap().clone(),
                 state("miner1"),
@@ -178,11 +249,7 @@ async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
         })
         .collect();
 
-    let uid_of = |k: &Keypair, neurons: &[subnet_peer::seam::Neuron]| {
-        neurons.iter().find(|n| n.hotkey == k.public()).unwrap().uid
-    };
-    let fin = watcher.finalized().await.unwrap();
-    let neurons = watcher.neurons_at(netuid, fin).await.unwrap();
+    let neurons = d.neurons().await;
     let honest: Vec<u16> = hotkeys[1..].iter().map(|k| uid_of(k, &neurons)).collect();
     let bad: Vec<u16> = cheat_keys.iter().map(|k| uid_of(k, &neurons)).collect();
     let stake_before: BTreeMap<u16, u64> = neurons.iter().map(|n| (n.uid, n.stake)).collect();
@@ -299,5 +366,104 @@ async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
     assert!(validator.log().contains("validator stopped"));
     for line in validator.log().lines().filter(|l| l.contains("approved") || l.contains("weights set")) {
         eprintln!("{line}");
+    }
+}
+
+/// Polls miner `k`'s model every 500 ms, recording each window's fingerprint in `seen`, until
+/// `until(window, seen)`; checks that `procs` keep running. Returns the window it stopped at.
+async fn watch(
+    d: &Devnet,
+    k: &Keypair,
+    seen: &mut BTreeMap<u64, String>,
+    what: &str,
+    procs: &mut [&mut Process],
+    until: impl Fn(u64, &BTreeMap<u64, String>) -> bool,
+) -> u64 {
+    let limit = Instant::now() + Duration::from_secs(300);
+    loop {
+        for p in procs.iter_mut() {
+            p.assert_running();
+        }
+        if let Some(st) = d.status_of(k).await {
+            let (w, fp) = model_of(&st);
+            seen.insert(w, fp);
+            if until(w, seen) {
+                return w;
+            }
+        }
+        assert!(Instant::now() < limit, "{what}: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn model_of(st: &serde_json::Value) -> (u64, String) {
+    (st["model_window"].as_u64().unwrap(), st["fingerprint"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_majority_validator_holds_the_model_until_it_returns() {
+    // 500 and 300 TAO: the second alone holds less than half of the live permitted stake.
+    let d = Devnet::start(&[("//Bob", "big", 500), ("//Ferdie", "small", 300)], 2, 0).await;
+    let mut big = d.spawn("validator", "big");
+    let mut small = d.spawn("validator", "small");
+    let mut m1 = d.spawn("miner", "miner1");
+    let mut m2 = d.spawn("miner", "miner2");
+    let miner = d.miners[0].clone();
+    let mut seen: BTreeMap<u64, String> = BTreeMap::new();
+    let first = d.config.window.first;
+    let moved_since = |from: u64| {
+        move |_: u64, s: &BTreeMap<u64, String>| {
+            let mut it = s.range(from..).map(|(_, f)| f);
+            it.next().is_some_and(|a| it.any(|b| b != a))
+        }
+    };
+    // Both up: the model moves.
+    let all = &mut [&mut big, &mut small, &mut m1, &mut m2];
+    watch(&d, &miner, &mut seen, "the model moving with both validators", all, moved_since(first)).await;
+    // The majority validator stops (SIGTERM): windows pass with the model held.
+    let status = big.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status}: {}", big.log());
+    let rest = &mut [&mut small, &mut m1, &mut m2];
+    let stopped_at = watch(&d, &miner, &mut seen, "a window after the stop", rest, |_, _| true).await;
+    // What it approved before it stopped may still land: from two windows on nothing moves
+    // (its last approval keeps it counted for LIVE_WINDOWS = 4 windows).
+    let rest = &mut [&mut small, &mut m1, &mut m2];
+    watch(&d, &miner, &mut seen, "three windows after the stop", rest, |w, _| w >= stopped_at + 3).await;
+    let held = seen[&(stopped_at + 3)].clone();
+    for w in stopped_at + 2..=stopped_at + 3 {
+        if let Some(fp) = seen.get(&w) {
+            assert_eq!(*fp, held, "the minority validator moved the model alone at window {w}: {seen:?}");
+        }
+    }
+    // It returns (same state directory): training resumes.
+    let mut big = d.spawn("validator", "big");
+    let all = &mut [&mut big, &mut small, &mut m1, &mut m2];
+    let resumed = watch(&d, &miner, &mut seen, "the model moving again after the return", all, |w, s| {
+        w > stopped_at + 3 && s.get(&w).is_some_and(|f| *f != held)
+    })
+    .await;
+    // Back within LIVE_WINDOWS: it moved because the majority returned, not because it was
+    // gone for long.
+    assert!(resumed <= stopped_at + 7, "resumed at {resumed} only: {seen:?}");
+    assert!(big.log().contains("approved"), "{}", big.log());
+    // Everyone on one model again.
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut models = Vec::new();
+        for k in d.validators.iter().chain(&d.miners) {
+            models.extend(d.status_of(k).await.map(|st| model_of(&st)));
+        }
+        if models.len() == 4 && models.iter().all(|m| *m == models[0]) && models[0].0 > resumed {
+            break;
+        }
+        assert!(Instant::now() < limit, "not one model: {models:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("stopped at {stopped_at}, resumed at {resumed}; miner1's model by window:");
+    for (w, fp) in &seen {
+        eprintln!("  {w}: {}", &fp[..12]);
+    }
+    for p in [&mut big, &mut small] {
+        assert!(p.terminate(Duration::from_secs(30)).success());
     }
 }

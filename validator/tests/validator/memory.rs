@@ -67,9 +67,14 @@ impl Net {
     }
 
     async fn miner(&self, i: u8) -> miner::MinerHandle {
+        self.miner_with(i, |_| {}).await
+    }
+
+    async fn miner_with(&self, i: u8, change: impl FnOnce(&mut miner::MinerOptions)) -> miner::MinerHandle {
         let mut opts = miner::MinerOptions::new(self.state_dir(&format!("miner-{i}")), &self.data);
         opts.poll = Duration::from_millis(20);
         opts.fetch = fast_fetch();
+        change(&mut opts);
         miner::spawn(self.chain.peer([i; 32]), self.run(), opts).await.unwrap()
     }
 
@@ -78,11 +83,21 @@ impl Net {
     }
 
     async fn validator_as(&self, hotkey: [u8; 32], name: &str) -> ValidatorHandle {
+        self.validator_with(hotkey, name, |_| {}).await
+    }
+
+    async fn validator_with(
+        &self,
+        hotkey: [u8; 32],
+        name: &str,
+        change: impl FnOnce(&mut ValidatorOptions),
+    ) -> ValidatorHandle {
         let mut opts = ValidatorOptions::new(self.state_dir(name), &self.data);
         opts.poll = Duration::from_millis(20);
         opts.fetch = fast_fetch();
         opts.approval_margin = 1;
         opts.weights_every = 1;
+        change(&mut opts);
         validator::spawn(self.chain.peer(hotkey), self.run(), opts).await.unwrap()
     }
 
@@ -300,4 +315,61 @@ async fn a_validator_without_a_permit_scores_but_neither_approves_nor_sets_weigh
         v.shutdown().await.unwrap();
     }
     a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_away_longer_than_payloads_are_kept_catches_up_from_the_validators_update_log() {
+    let net = Net::new(200, 3);
+    net.register(1);
+    net.register(2);
+    let v = net
+        .validator_with(VALIDATOR, "validator", |o| {
+            o.checkpoint_every = 3;
+            o.checkpoints_kept = 4;
+        })
+        .await;
+    let a = net.miner(1).await;
+    // Miner b keeps payloads for 2 windows only, so after 5 away it is too far behind to
+    // replay the chain from its peers' shelves.
+    let short_memory = |o: &mut miner::MinerOptions| o.retention = 2;
+    let b = net.miner_with(2, short_memory).await;
+    wait_for("b committing", || b.status().last_commit.is_some()).await;
+    b.shutdown().await.unwrap();
+    let away = a.status().model_window;
+    wait_for("five windows without b", || a.status().model_window >= away + 5).await;
+    let b = net.miner_with(2, short_memory).await;
+    wait_for("b catching up from the log", || b.status().caught_up.is_some()).await;
+    let (from, to) = b.status().caught_up.unwrap();
+    assert!(from <= away && to >= away + 3, "caught up from {from} to {to}, away from {away}");
+    assert_eq!(b.status().joined_from, None, "it downloaded a checkpoint instead");
+    wait_for("b committing again after catching up", || b.status().last_commit.is_some_and(|(w, ..)| w > to))
+        .await;
+    let (sa, sb) = (a.status(), b.status());
+    if sa.model_window == sb.model_window {
+        assert_eq!(sa.fingerprint, sb.fingerprint);
+    }
+    // The archive over HTTP: the log, a checkpoint of an older window, refusals.
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", v.local_addr());
+    let body = http.get(format!("{base}/updates?from={from}")).send().await.unwrap().bytes().await.unwrap();
+    let log: subnet_peer::sync::UpdateLog = serde_json::from_slice(&body).unwrap();
+    assert_eq!(log.updates.first().map(|u| u.window), Some(from), "{log:?}");
+    assert!(log.updates.windows(2).all(|p| p[0].fingerprint == p[1].base && p[0].window + 1 == p[1].window));
+    let c = *log.checkpoints.first().expect("a checkpoint is held");
+    assert_eq!(c % 3, 0);
+    let bytes = http.get(format!("{base}/checkpoint/{c}")).send().await.unwrap().bytes().await.unwrap();
+    let g = subnet_peer::sync::checkpoint::decode(&net.run(), &bytes).unwrap();
+    assert_eq!(g.window, Window(c));
+    if let Some(u) = log.updates.iter().find(|u| u.window == c) {
+        assert_eq!(u.base, hex::encode(g.fingerprint));
+    }
+    for (path, code) in
+        [("/updates?from=x", 400), ("/updates", 400), ("/checkpoint/1", 404), ("/checkpoint/x", 400)]
+    {
+        assert_eq!(http.get(format!("{base}{path}")).send().await.unwrap().status().as_u16(), code, "{path}");
+    }
+    assert!(v.metrics().encode().contains("validator_checkpoints_saved_total"));
+    v.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

@@ -194,6 +194,18 @@ impl Fetcher {
         self.body(&format!("http://{addr}/checkpoint"), limit).await
     }
 
+    /// A validator's checkpoint of window `w` (`GET /checkpoint/{w}`), at most `limit` bytes.
+    /// Unverified, like [`Self::checkpoint`].
+    pub async fn checkpoint_of(&self, addr: SocketAddr, w: u64, limit: usize) -> Result<Vec<u8>, FetchError> {
+        self.body(&format!("http://{addr}/checkpoint/{w}"), limit).await
+    }
+
+    /// A validator's update log from window `from` (`GET /updates?from={from}`), at most
+    /// `limit` bytes of JSON. Unverified: the caller checks every update it replays.
+    pub async fn updates(&self, addr: SocketAddr, from: u64, limit: usize) -> Result<Vec<u8>, FetchError> {
+        self.body(&format!("http://{addr}/updates?from={from}"), limit).await
+    }
+
     /// One attempt at one holder.
     pub async fn once(&self, addr: SocketAddr, hash: &[u8; 32], size: usize) -> Result<Vec<u8>, FetchError> {
         let body = self.body(&format!("http://{addr}/payload/{}", hex::encode(hash)), size).await?;

@@ -1,8 +1,8 @@
 //! The read-only server: `GET /payload/{hash}`, `GET /status`, `GET /metrics`,
-//! `GET /checkpoint`.
+//! `GET /checkpoint` and, on a validator, `GET /checkpoint/{w}` and `GET /updates?from={w}`.
 //!
 //! It serves only what the loop put on the [`Shelf`] (a miner puts its payload there once the
-//! commit deadline is finalized, never before), at most `max_in_flight` requests at once (503
+//! commit deadline is finalized, never before) or what its archive holds, at most `max_in_flight` requests at once (503
 //! beyond), each within `request_timeout` (503 after). Started on port 0 it reports the port it
 //! bound; dropping the [`ServerHandle`] stops it.
 
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -78,6 +78,13 @@ pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 pub type ServedFn = Arc<dyn Fn(usize) + Send + Sync>;
 /// The checkpoint this peer offers on `GET /checkpoint`, if any.
 pub type CheckpointFn = Arc<dyn Fn() -> Option<Arc<[u8]>> + Send + Sync>;
+/// A payload not on the shelf, by hash, from an archive (read from disk, so called off the
+/// async workers).
+pub type ArchivedPayloadFn = Arc<dyn Fn(&[u8; 32]) -> Option<Vec<u8>> + Send + Sync>;
+/// The checkpoint of a window (`GET /checkpoint/{w}`), if held.
+pub type ArchivedCheckpointFn = Arc<dyn Fn(u64) -> Option<Vec<u8>> + Send + Sync>;
+/// The update log from a window (`GET /updates?from={w}`), as JSON; `None`: no log here.
+pub type UpdatesFn = Arc<dyn Fn(u64) -> Option<serde_json::Value> + Send + Sync>;
 
 /// What the server listens on and how it bounds work.
 #[derive(Clone)]
@@ -96,6 +103,12 @@ pub struct ServerConfig {
     pub on_served: ServedFn,
     /// `GET /checkpoint`.
     pub checkpoint: CheckpointFn,
+    /// `GET /payload/{hash}` for what is not on the shelf.
+    pub archived_payload: ArchivedPayloadFn,
+    /// `GET /checkpoint/{w}`.
+    pub archived_checkpoint: ArchivedCheckpointFn,
+    /// `GET /updates?from={w}`.
+    pub updates: UpdatesFn,
 }
 
 impl ServerConfig {
@@ -109,6 +122,9 @@ impl ServerConfig {
             metrics: Arc::new(String::new),
             on_served: Arc::new(|_| {}),
             checkpoint: Arc::new(|| None),
+            archived_payload: Arc::new(|_| None),
+            archived_checkpoint: Arc::new(|_| None),
+            updates: Arc::new(|_| None),
         }
     }
 }
@@ -178,6 +194,8 @@ pub async fn serve(cfg: ServerConfig, shelf: Shelf) -> Result<ServerHandle, Serv
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/checkpoint", get(checkpoint))
+        .route("/checkpoint/{window}", get(archived_checkpoint))
+        .route("/updates", get(updates))
         .layer(middleware::from_fn_with_state(app.clone(), bounded))
         .with_state(app);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -222,14 +240,19 @@ async fn payload(State(app): State<App>, Path(hash): Path<String>) -> Response {
     let Some(hash) = parse_hash(&hash) else {
         return (StatusCode::BAD_REQUEST, "a payload hash is 64 lowercase hex digits\n").into_response();
     };
-    match app.shelf.get(&hash) {
-        Some(bytes) => {
-            (app.cfg.on_served)(bytes.len());
-            ([(header::CONTENT_TYPE, "application/octet-stream")], axum::body::Bytes::from_owner(bytes))
-                .into_response()
+    let bytes = match app.shelf.get(&hash) {
+        Some(bytes) => bytes,
+        None => {
+            let f = app.cfg.archived_payload.clone();
+            match build(move || f(&hash)).await.flatten() {
+                Some(bytes) => bytes.into(),
+                None => return (StatusCode::NOT_FOUND, "not held here\n").into_response(),
+            }
         }
-        None => (StatusCode::NOT_FOUND, "not held here\n").into_response(),
-    }
+    };
+    (app.cfg.on_served)(bytes.len());
+    ([(header::CONTENT_TYPE, "application/octet-stream")], axum::body::Bytes::from_owner(bytes))
+        .into_response()
 }
 
 /// Runs a document builder off the async workers: it may take a lock or a while, and a
@@ -263,5 +286,27 @@ async fn checkpoint(State(app): State<App>) -> Response {
                 .into_response()
         }
         None => (StatusCode::NOT_FOUND, "no checkpoint here\n").into_response(),
+    }
+}
+
+async fn archived_checkpoint(State(app): State<App>, Path(window): Path<String>) -> Response {
+    let Ok(window) = window.parse::<u64>() else {
+        return (StatusCode::BAD_REQUEST, "a window is a decimal number\n").into_response();
+    };
+    let f = app.cfg.archived_checkpoint.clone();
+    match build(move || f(window)).await.flatten() {
+        Some(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        None => (StatusCode::NOT_FOUND, "no checkpoint of that window here\n").into_response(),
+    }
+}
+
+async fn updates(State(app): State<App>, Query(query): Query<BTreeMap<String, String>>) -> Response {
+    let Some(from) = query.get("from").and_then(|f| f.parse::<u64>().ok()) else {
+        return (StatusCode::BAD_REQUEST, "ask for /updates?from={window}\n").into_response();
+    };
+    let f = app.cfg.updates.clone();
+    match build(move || f(from)).await.flatten() {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => (StatusCode::NOT_FOUND, "no update log here\n").into_response(),
     }
 }

@@ -208,3 +208,27 @@ async fn every_bad_holder_is_refused_and_a_good_one_still_serves() {
     assert!(matches!(f.once(closed, &h, n).await, Err(FetchError::Connect(_))));
     assert_eq!(f.payload(&[], &h, n).await, Err(FetchError::NoHolder));
 }
+
+#[tokio::test]
+async fn an_archive_serves_what_left_the_shelf_and_its_log_and_checkpoints() {
+    let old = bytes(3000, 9);
+    let h = hash(&old);
+    let mut cfg = ServerConfig::new(LOCAL.parse().unwrap());
+    let archived = old.clone();
+    cfg.archived_payload = Arc::new(move |asked| (*asked == h).then(|| archived.clone()));
+    cfg.archived_checkpoint = Arc::new(|w| (w == 10).then(|| b"checkpoint of 10".to_vec()));
+    cfg.updates = Arc::new(|from| Some(serde_json::json!({ "from": from })));
+    let server = serve(cfg, Shelf::new()).await.unwrap();
+    let addr = server.local_addr();
+    let f = quick();
+    assert_eq!(f.payload(&[addr], &h, old.len()).await.unwrap(), old);
+    assert_eq!(f.once(addr, &[7; 32], old.len()).await, Err(FetchError::Status(404)));
+    assert_eq!(f.checkpoint_of(addr, 10, 100).await.unwrap(), b"checkpoint of 10");
+    assert_eq!(f.checkpoint_of(addr, 11, 100).await, Err(FetchError::Status(404)));
+    assert_eq!(f.checkpoint_of(addr, 10, 4).await, Err(FetchError::TooLarge { limit: 4 }));
+    assert_eq!(f.updates(addr, 5, 100).await.unwrap(), br#"{"from":5}"#);
+    // Without an archive, nothing of it.
+    let plain = serve(ServerConfig::new(LOCAL.parse().unwrap()), Shelf::new()).await.unwrap();
+    assert_eq!(f.updates(plain.local_addr(), 5, 100).await, Err(FetchError::Status(404)));
+    assert_eq!(f.checkpoint_of(plain.local_addr(), 10, 100).await, Err(FetchError::Status(404)));
+}

@@ -5,6 +5,8 @@
 //! a quorum's base has vouched for it.
 
 use std::net::SocketAddr;
+
+use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 use crate::http::{Fetcher, Shelf};
 use crate::seam::BlockRef;
 use crate::state::StateDir;
+use crate::sync::archive::{LoggedUpdate, UpdateLog};
+use crate::sync::global::UpdatePayload;
 use crate::sync::step::{step, Step, SyncError};
 use crate::sync::{checkpoint, Global, Run};
 use crate::{ChainSeam, Window};
@@ -19,6 +23,9 @@ use crate::{ChainSeam, Window};
 /// The wait between two checkpoint searches that found nothing to take (each search asks
 /// every registered peer for its model).
 const JOIN_RETRY: Duration = Duration::from_secs(3);
+
+/// The most bytes of an update log answer read (`MAX_LOGGED` entries of up to `K` payloads).
+const LOG_LIMIT: usize = 4 << 20;
 
 /// The same sync warning is logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(30);
@@ -37,6 +44,10 @@ pub struct Progress {
     pub fetch_failure: Option<&'static str>,
     /// The window of the checkpoint joined from.
     pub joined: Option<Window>,
+    /// Caught up from a validator's update log: from the first window to the last.
+    pub caught_up: Option<(Window, Window)>,
+    /// Every window this call moved past, as an update log entry (an archive records them).
+    pub updates: Vec<LoggedUpdate>,
 }
 
 /// `S_w` and how far it can be trusted.
@@ -108,19 +119,40 @@ impl Follower {
         stop: &AtomicBool,
     ) -> Progress {
         let mut progress = Progress::default();
-        let behind = self.global.window.0.saturating_add(self.retention) < now.0;
-        if (behind || self.diverged.is_some()) && self.next_join.is_none_or(|t| Instant::now() >= t) {
+        let retention = self.retention;
+        let behind = |g: &Global| g.window.0.saturating_add(retention) < now.0;
+        if behind(&self.global)
+            && self.diverged.is_none()
+            && self.next_join.is_none_or(|t| Instant::now() >= t)
+        {
+            progress.caught_up = self
+                .catch_up(chain, run, fetcher, (shelf, state), fin, now, stop, &mut progress.updates)
+                .await;
+        }
+        if (behind(&self.global) || self.diverged.is_some())
+            && self.next_join.is_none_or(|t| Instant::now() >= t)
+        {
             progress.joined = self.join(chain, run, fetcher, state, fin, now).await;
         }
         while self.global.window < now && !stop.load(Ordering::SeqCst) {
             let from = self.global.window;
-            match step(chain, run, &mut self.global, fetcher, shelf, state).await {
+            let base = hex::encode(self.global.fingerprint);
+            let result = step(chain, run, &mut self.global, fetcher, shelf, state).await;
+            if let Ok(Step::Empty(_) | Step::Applied { .. }) = &result {
+                let payloads = match &result {
+                    Ok(Step::Applied { logged, .. }) => logged.clone(),
+                    _ => Vec::new(),
+                };
+                let fingerprint = hex::encode(self.global.fingerprint);
+                progress.updates.push(LoggedUpdate { window: from.0, base, fingerprint, payloads });
+            }
+            match result {
                 Ok(Step::Waiting) => {
                     self.sync = format!("waiting for the update of {from}");
                     break;
                 }
                 Ok(Step::Empty(w)) => tracing::info!("{w}: no update had a quorum; the model stays"),
-                Ok(Step::Applied { window, payloads, fetch, apply }) => {
+                Ok(Step::Applied { window, payloads, fetch, apply, .. }) => {
                     // The step checked the quorum's base against this model before applying.
                     if let Some(joined) = self.unverified.take() {
                         tracing::info!(
@@ -175,6 +207,132 @@ impl Follower {
             tracing::warn!("{text} (retrying)");
             self.last_warning = Some((text, Instant::now()));
         }
+    }
+
+    /// Replays the updates since this model from a validator's log (validators by stake
+    /// first): the first must start from this model's window and fingerprint, each next one
+    /// from where the one before ended, every payload is fetched by hash and the model it
+    /// gives must be the one logged. The model is then unverified until a quorum's base
+    /// confirms it, as after a join; a log that does not hold up leaves it diverged.
+    #[allow(clippy::too_many_arguments)]
+    async fn catch_up<C: ChainSeam>(
+        &mut self,
+        chain: &C,
+        run: &Run,
+        fetcher: &Fetcher,
+        (shelf, state): (&Shelf, &StateDir),
+        fin: BlockRef,
+        now: Window,
+        stop: &AtomicBool,
+        replayed: &mut Vec<LoggedUpdate>,
+    ) -> Option<(Window, Window)> {
+        let me = chain.hotkey();
+        let mut neurons = chain.neurons_at(run.netuid(), fin).await.ok()?;
+        neurons.retain(|n| n.permit && n.hotkey != me && n.axon.is_some());
+        neurons.sort_by_key(|n| std::cmp::Reverse(n.stake));
+        let from = self.global.window;
+        let ours = hex::encode(self.global.fingerprint);
+        let size = run.codec.payload_bytes();
+        for n in neurons {
+            let axon = n.axon.expect("kept only peers with an axon");
+            let log: UpdateLog = match fetcher.updates(axon, from.0, LOG_LIMIT).await {
+                Ok(body) => match serde_json::from_slice(&body) {
+                    Ok(log) => log,
+                    Err(e) => {
+                        tracing::debug!("{axon}: not an update log: {e}");
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!("{axon}: no update log: {e}");
+                    continue;
+                }
+            };
+            let starts_here = log.updates.first().is_some_and(|u| u.window == from.0 && u.base == ours);
+            if !starts_here {
+                continue;
+            }
+            tracing::info!(
+                "{from}: catching up from the update log of {axon} ({} windows)",
+                log.updates.len()
+            );
+            for u in &log.updates {
+                if stop.load(Ordering::SeqCst) || self.global.window >= now {
+                    break;
+                }
+                if let Err(e) = self.replay(run, fetcher, shelf, state, axon, u, size).await {
+                    tracing::warn!("{}: the update log of {axon} does not hold up: {e:#}", u.window);
+                    break;
+                }
+                replayed.push(u.clone());
+            }
+            if self.global.window == from {
+                return None;
+            }
+            if let Err(e) = self.global.save(state.root()) {
+                tracing::warn!("saving the model: {e:#}");
+            }
+            self.unverified = Some(self.global.window);
+            tracing::info!(
+                "caught up from {from} to {} ({}); unconfirmed until the quorum's base vouches for it",
+                self.global.window,
+                short(&self.global.fingerprint)
+            );
+            return Some((from, self.global.window));
+        }
+        None
+    }
+
+    /// One logged update on this model; a model that ends elsewhere than logged is diverged.
+    #[allow(clippy::too_many_arguments)]
+    async fn replay(
+        &mut self,
+        run: &Run,
+        fetcher: &Fetcher,
+        shelf: &Shelf,
+        state: &StateDir,
+        axon: SocketAddr,
+        u: &LoggedUpdate,
+        size: usize,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(u.window == self.global.window.0, "the log skips to window {}", u.window);
+        anyhow::ensure!(u.base == hex::encode(self.global.fingerprint), "it starts from another model");
+        anyhow::ensure!(u.payloads.len() <= run.k(), "{} payloads, more than K", u.payloads.len());
+        let mut payloads = Vec::with_capacity(u.payloads.len());
+        for p in &u.payloads {
+            let hash = crate::http::server::parse_hash(&p.hash).context("a payload hash is not hex")?;
+            let hotkey: [u8; 32] = hex::decode(&p.hotkey)
+                .ok()
+                .and_then(|h| h.try_into().ok())
+                .context("a hotkey is not 32 bytes of hex")?;
+            let bytes = fetcher.payload(&[axon], &hash, size).await?;
+            payloads.push((hash, UpdatePayload { uid: p.uid, hotkey, bytes }));
+        }
+        let w = self.global.window;
+        if payloads.is_empty() {
+            self.global.skip();
+        } else {
+            let list: Vec<UpdatePayload> = payloads
+                .iter()
+                .map(|(_, p)| UpdatePayload { uid: p.uid, hotkey: p.hotkey, bytes: p.bytes.clone() })
+                .collect();
+            self.global.apply(run, &list)?;
+        }
+        if hex::encode(self.global.fingerprint) != u.fingerprint {
+            self.diverged = Some(format!("replaying the update log, {w} gave another model than logged"));
+            anyhow::bail!(
+                "the update gives {}, the log says {}",
+                hex::encode(self.global.fingerprint),
+                u.fingerprint
+            );
+        }
+        for (hash, p) in payloads {
+            if let Err(e) = state.store_payload(w, &hash, &p.bytes) {
+                tracing::warn!("keeping payload of uid {} for {w}: {e}", p.uid);
+            }
+            shelf.put(w, hash, p.bytes.into());
+        }
+        Ok(())
     }
 
     /// Takes the newest checkpoint a peer offers that decodes for this run and is ahead of this

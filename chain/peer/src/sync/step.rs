@@ -10,6 +10,7 @@ use crate::state::StateDir;
 use crate::update::{settle, Selected, UpdateError};
 use crate::{ChainSeam, Window};
 
+use crate::sync::archive::LoggedPayload;
 use crate::sync::global::{Global, UpdatePayload};
 use crate::sync::run::Run;
 
@@ -33,6 +34,8 @@ pub enum Step {
         fetch: Duration,
         /// Time aggregating and applying.
         apply: Duration,
+        /// What was applied, by uid (for an update log).
+        logged: Vec<LoggedPayload>,
     },
 }
 
@@ -126,7 +129,16 @@ pub async fn step<C: ChainSeam>(
         }
         shelf.put(w, sel.candidate.hash, p.bytes.clone().into());
     }
-    Ok(Step::Applied { window: w, payloads: payloads.len(), fetch, apply })
+    let logged = payloads
+        .iter()
+        .zip(&settled.payloads)
+        .map(|(p, sel)| LoggedPayload {
+            uid: p.uid,
+            hotkey: hex::encode(p.hotkey),
+            hash: hex::encode(sel.candidate.hash),
+        })
+        .collect();
+    Ok(Step::Applied { window: w, payloads: payloads.len(), fetch, apply, logged })
 }
 
 /// One payload of the update: from the state directory if held (our own, or fetched before a
