@@ -27,7 +27,7 @@ log "HF transformers loads our checkpoints with the same logits"
 bash scripts/check/hf.sh | tee -a "$out"
 log "localnet: two authorities, subnet 1, an independent client (substrate-interface), the miner CLI"
 localnet_dir=$(mktemp -d)
-bash scripts/localnet.sh --no-build --check --rpc-port 0 --run-dir "$localnet_dir" 2>&1 | tee -a "$out"
+bash scripts/localnet.sh --no-build --check --run-dir "$localnet_dir" 2>&1 | tee -a "$out"
 rm -rf "$localnet_dir"
 
 # Sum cargo's "test result" lines, the HF check's "(N passed, M failed)", and the one-line checks.

@@ -96,6 +96,15 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                     Err(e) => tracing::warn!("{now}: commit failed: {e} (retrying while the window is open)"),
                 }
             }
+            CommitPlan::Nothing if matches!(record, Some(Status::Stored { .. })) => {
+                // Never submitted, and the window closed meanwhile: it will not be.
+                let by = schedule.commit_by(now).unwrap_or(0);
+                self.skip(
+                    now,
+                    "late_commit",
+                    format!("the payload was stored, but block {head} is past {by}"),
+                )?;
+            }
             CommitPlan::Nothing => {
                 let deadline = schedule.commit_deadline(now).unwrap_or(u64::MAX);
                 if fin.number >= deadline {

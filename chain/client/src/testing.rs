@@ -72,74 +72,7 @@ impl Net {
     }
 }
 
-/// A peer binary run by a test, its output in a log file; killed (SIGKILL) and reaped on drop.
-pub struct Process {
-    /// The child.
-    pub child: std::process::Child,
-    log: std::path::PathBuf,
-}
-
-impl Process {
-    /// Starts `binary` with `args` and `envs` (plus `RUST_LOG=info`), stdin closed, stdout and
-    /// stderr appended to `log`.
-    pub fn spawn(
-        binary: &std::path::Path,
-        args: &[String],
-        envs: &[(&str, String)],
-        log: &std::path::Path,
-    ) -> Self {
-        use std::process::Stdio;
-        let out = std::fs::File::options().create(true).append(true).open(log).expect("log file opens");
-        let child = std::process::Command::new(binary)
-            .args(args)
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file clones"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        Self { child, log: log.to_path_buf() }
-    }
-
-    /// SIGKILL, then reap.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Everything it logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Panics with its log if it has exited.
-    pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited with {status}:\n{}", self.log.display(), self.log());
-        }
-    }
-
-    /// SIGTERM by pid (what the localnet sends), then waits up to `timeout` for the exit.
-    pub fn terminate(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
-        // SAFETY: signals our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let started = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting on a child") {
-                return status;
-            }
-            assert!(started.elapsed() < timeout, "no exit {timeout:?} after SIGTERM:\n{}", self.log());
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+pub use subnet_devnode::Process;
 
 /// A binary of another package of the workspace, next to `sibling` (a test's
 /// `CARGO_BIN_EXE_...`): `cargo test --workspace` builds them all into one directory.

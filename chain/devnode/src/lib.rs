@@ -3,13 +3,17 @@
 //! [`DevNode::start`] runs `subnet-node --dev` on free loopback ports with its state in a
 //! temporary directory, waits until it has produced a block, hands out its RPC URL, and stops
 //! it (by pid) when dropped. Any number can run side by side: each has its own ports and state,
-//! and mDNS is off so they never find each other.
+//! and mDNS is off so they never find each other. The same harness starts the localnet's two
+//! authorities ([`Authority`]), and [`Process`] runs the peers' binaries with their logs in
+//! files, stopped by pid.
 
 mod node;
+mod process;
 mod rpc;
 pub mod storage;
 
-pub use node::{node_binary, DevNode, DevNodeBuilder};
+pub use node::{node_binary, node_key, Authority, DevNode, DevNodeBuilder};
+pub use process::Process;
 pub use rpc::{Header, RpcClient};
 
 /// What can go wrong starting or talking to a dev node.

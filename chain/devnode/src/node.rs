@@ -1,4 +1,5 @@
-//! Starting and stopping one `subnet-node --dev` process.
+//! Starting and stopping one `subnet-node` process: a throwaway `--dev` chain (the default), or
+//! one authority of the two-node `local` chain the localnet runs.
 
 use crate::{rpc::RpcClient, Error, Result};
 use std::{
@@ -32,18 +33,45 @@ pub fn node_binary() -> PathBuf {
     target.join("release/subnet-node")
 }
 
+/// One authority of the `local` chain spec (Alice or Bob), with its state kept.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    /// `alice` or `bob` (the node's `--alice` / `--bob` dev key).
+    pub name: String,
+    /// Its chain state (kept across runs unless deleted).
+    pub base_path: PathBuf,
+    /// Its libp2p key file (`subnet-node key generate-node-key`).
+    pub node_key_file: PathBuf,
+    /// The loopback port it listens on for peers.
+    pub p2p_port: u16,
+    /// The multiaddr of a node to connect to first, if any.
+    pub bootnode: Option<String>,
+    /// Where its Prometheus metrics are served, if anywhere.
+    pub prometheus_port: Option<u16>,
+}
+
 /// Options for [`DevNode`]; [`DevNode::start`] uses the defaults.
 #[derive(Debug, Clone)]
 pub struct DevNodeBuilder {
     binary: PathBuf,
     args: Vec<String>,
     startup_timeout: Duration,
+    authority: Option<Authority>,
+    log_file: Option<PathBuf>,
+    await_block: bool,
 }
 
 impl Default for DevNodeBuilder {
     fn default() -> Self {
         // Generous: several nodes may be starting at once on a 2-core machine.
-        Self { binary: node_binary(), args: Vec::new(), startup_timeout: Duration::from_secs(120) }
+        Self {
+            binary: node_binary(),
+            args: Vec::new(),
+            startup_timeout: Duration::from_secs(120),
+            authority: None,
+            log_file: None,
+            await_block: true,
+        }
     }
 }
 
@@ -60,26 +88,64 @@ impl DevNodeBuilder {
         self
     }
 
+    /// Runs an authority of the `local` chain instead of a `--dev` chain.
+    pub fn authority(mut self, authority: Authority) -> Self {
+        self.authority = Some(authority);
+        self
+    }
+
+    /// Returns once the RPC server answers, without waiting for block 1 (an authority of a
+    /// multi-node chain authors only once it has a peer).
+    pub fn no_block_wait(mut self) -> Self {
+        self.await_block = false;
+        self
+    }
+
+    /// Writes the node's whole log here (default: a file deleted with the node).
+    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
+
     /// How long to wait for the RPC server and the first block.
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self
     }
 
-    /// Starts the node and waits until its RPC answers and it has produced block 1.
+    /// Starts the node and waits until its RPC answers and it has produced block 1 (unless
+    /// [`Self::no_block_wait`]).
     pub fn start(self) -> Result<DevNode> {
         if !self.binary.is_file() {
             return Err(Error::NodeBinaryMissing(self.binary));
         }
         let dir = tempfile::Builder::new().prefix("subnet-devnode-").tempdir()?;
-        let log_path = dir.path().join("node.log");
+        let log_path = self.log_file.clone().unwrap_or_else(|| dir.path().join("node.log"));
         let log = File::create(&log_path)?;
-        let mut child = Command::new(&self.binary)
-            .args(["--dev", "--base-path"])
-            .arg(dir.path().join("chain"))
-            // Free ports on loopback only; no discovery, telemetry or metrics server.
-            .args(["--rpc-port", "0", "--listen-addr", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--no-mdns", "--no-telemetry", "--no-prometheus"])
+        let mut command = Command::new(&self.binary);
+        match &self.authority {
+            None => {
+                command.args(["--dev", "--base-path"]).arg(dir.path().join("chain"));
+                command.args(["--listen-addr", "/ip4/127.0.0.1/tcp/0", "--no-prometheus"]);
+            }
+            Some(a) => {
+                command.args(["--chain", "local", "--validator", &format!("--{}", a.name)]);
+                command.arg("--base-path").arg(&a.base_path).arg("--node-key-file").arg(&a.node_key_file);
+                command.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{}", a.p2p_port)]);
+                // Every window reads state at old blocks (the commit and approval deadlines).
+                command.args(["--state-pruning", "archive"]);
+                if let Some(boot) = &a.bootnode {
+                    command.args(["--bootnodes", boot]);
+                }
+                match a.prometheus_port {
+                    Some(port) => command.args(["--prometheus-port", &port.to_string()]),
+                    None => command.arg("--no-prometheus"),
+                };
+            }
+        }
+        let mut child = command
+            // A free RPC port on loopback only; no discovery or telemetry.
+            .args(["--rpc-port", "0", "--no-mdns", "--no-telemetry"])
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -108,6 +174,9 @@ impl DevNodeBuilder {
             }
         };
         node.rpc_addr = Some(addr);
+        if !self.await_block {
+            return Ok(node);
+        }
         let rpc = node.rpc();
         loop {
             if rpc.best_header().map(|h| h.number >= 1).unwrap_or(false) {
@@ -160,7 +229,7 @@ impl DevNode {
         self.child.id()
     }
 
-    /// The node's full log (deleted with the node).
+    /// The node's full log (deleted with the node unless [`DevNodeBuilder::log_file`] named it).
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
@@ -169,6 +238,11 @@ impl DevNode {
     pub fn log_tail(&self) -> String {
         let tail = self.log_tail.lock().unwrap_or_else(|e| e.into_inner());
         tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     fn rpc_socket(&self) -> SocketAddr {
@@ -243,6 +317,26 @@ fn follow_log(
 fn parse_rpc_addr(line: &str) -> Option<SocketAddr> {
     let (_, addrs) = line.split_once("Running JSON-RPC server: addr=")?;
     addrs.split([',', ' ']).filter_map(|a| a.parse::<SocketAddr>().ok()).find(|a| a.is_ipv4())
+}
+
+/// Creates the libp2p key file `file` with `binary` if it is missing, and returns its peer id
+/// (for another node's `--bootnodes`).
+pub fn node_key(binary: &Path, file: &Path) -> Result<String> {
+    let run = |args: &[&std::ffi::OsStr]| -> Result<String> {
+        let out = Command::new(binary)
+            .args(args)
+            .output()
+            .map_err(|source| Error::Spawn { binary: binary.to_path_buf(), source })?;
+        if !out.status.success() {
+            let log_tail = String::from_utf8_lossy(&out.stderr).into_owned();
+            return Err(Error::Exited { status: out.status, log_tail });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    if !file.exists() {
+        run(&["key".as_ref(), "generate-node-key".as_ref(), "--file".as_ref(), file.as_os_str()])?;
+    }
+    run(&["key".as_ref(), "inspect-node-key".as_ref(), "--file".as_ref(), file.as_os_str()])
 }
 
 #[cfg(test)]

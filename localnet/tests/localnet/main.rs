@@ -1,0 +1,3 @@
+//! The `localnet` binary: its command line (`cli`).
+
+mod cli;
