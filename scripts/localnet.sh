@@ -6,11 +6,13 @@
 # foreground with a status summary until Ctrl-C, which stops exactly the processes it started.
 # The orchestration is the `localnet` binary (localnet/), which the end-to-end tests use too.
 #
-#   scripts/localnet.sh [--preset tiny|small] [--miners N] [--no-purge] [--no-build]
-#                       [--build-only] [--check] [--run-dir DIR] [-- LOCALNET_ARGS...]
+#   scripts/localnet.sh [--preset tiny|small] [--miners N] [--with-bad-miners] [--no-purge]
+#                       [--no-build] [--build-only] [--check] [--run-dir DIR] [-- LOCALNET_ARGS...]
 #
 #   --preset P    the model: tiny (default; 20 s windows) or small (40 s windows)
 #   --miners N    honest miners (default 3)
+#   --with-bad-miners  add a freeloader (serves zeros) and a copycat (re-serves miner1's payload):
+#                 the validators' reports name them and they earn nothing
 #   --no-purge    keep the chain state of the previous run (default: start from genesis)
 #   --no-build    use the binaries already built
 #   --build-only  install prerequisites and build everything, then exit
@@ -24,11 +26,12 @@ source "$(dirname "$0")/lib.sh"
 
 build=1 build_only=0 purge=1 check=0 preset=tiny miners=3
 run_dir="${LOCALNET_DIR:-$CACHE_HOME/localnet}"
-extra=()
+extra=() extra_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset="${2:?--preset needs tiny or small}"; shift 2 ;;
     --miners) miners="${2:?--miners needs a number}"; shift 2 ;;
+    --with-bad-miners) extra_flags+=(--with-bad-miners); shift ;;
     --build-only) build_only=1; shift ;;
     --no-purge) purge=0; shift ;;
     --no-build) build=0; shift ;;
@@ -74,4 +77,4 @@ fi
 
 data=$(prepare_fortunes 256)
 exec "$BIN_DIR/localnet" --preset "$preset" --miners "$miners" --data "$data" --run-dir "$run_dir" \
-  --repo "$REPO_ROOT" --node "$NODE_BIN" "${purge_flag[@]}" "${extra[@]}"
+  --repo "$REPO_ROOT" --node "$NODE_BIN" "${purge_flag[@]}" "${extra_flags[@]}" "${extra[@]}"

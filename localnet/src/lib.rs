@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cheats;
 pub mod nodes;
 pub mod peers;
 pub mod subnet;
@@ -43,6 +44,8 @@ pub struct Options {
     pub chain_only: bool,
     /// `MODEL_THREADS` of each peer.
     pub threads: usize,
+    /// Scripted bad miners to add (`localnet cheat` processes).
+    pub bad_miners: Vec<cheats::Cheat>,
 }
 
 /// A running localnet.
@@ -81,7 +84,7 @@ impl Localnet {
         progress("creating the subnet");
         let netuid = subnet::create_subnet(&net.chain).await?;
         net.netuid = netuid;
-        let people = subnet::participants(&opts.validators, opts.miners)?;
+        let people = subnet::participants(&opts.validators, opts.miners, &opts.bad_miners)?;
         progress(&format!("wallets, funds and registrations for {} participants", people.len()));
         subnet::enroll(&net.chain, netuid, &subnet::wallets_dir(&net.run_dir), &people).await?;
         progress("waiting for the validators' permits (an epoch)");
@@ -89,6 +92,14 @@ impl Localnet {
         let config = net.run_dir.join("run.toml");
         let run = subnet::write_run(&net.chain, &opts.template, netuid, &config).await?;
         progress(&format!("run {} starts at window {}", run.run_id(), run.window.first));
+        let ports = free_ports(people.len())?;
+        // The bad miners base their payloads on the first validator's model; the copycat
+        // copies the first miner.
+        let validator = people.iter().position(|p| p.role == Role::Validator);
+        let miner = people.iter().find(|p| p.role == Role::Miner);
+        let bad_base = validator.zip(miner).map(|(v, m)| {
+            (format!("http://127.0.0.1:{}/status", ports[v]), net.run_dir.join("state").join(&m.name))
+        });
         let files = PeerFiles {
             bin_dir: opts.bin_dir.clone(),
             config,
@@ -96,8 +107,8 @@ impl Localnet {
             run_dir: net.run_dir.clone(),
             url: net.nodes.alice.ws_url(),
             threads: opts.threads,
+            bad_base,
         };
-        let ports = free_ports(people.len())?;
         for (who, port) in people.iter().zip(ports) {
             net.peers.push(Peer::start(&files, who, port, netuid)?);
         }
@@ -125,6 +136,13 @@ impl Localnet {
         let client = reqwest::Client::new();
         let mut lines = Vec::new();
         for p in &self.peers {
+            if let Role::Bad(_) = p.who.role {
+                lines.push(format!(
+                    "{:<11} {} (scripted bad miner; see the validators' reports)",
+                    p.who.name, p.http
+                ));
+                continue;
+            }
             let line = match p.status(&client).await {
                 None => format!("{:<11} {} (not answering yet)", p.who.name, p.http),
                 Some(s) => {
@@ -140,6 +158,7 @@ impl Localnet {
                             c if c.is_array() => format!("committed w{}", c[0]),
                             _ => String::new(),
                         },
+                        Role::Bad(_) => unreachable!("handled above"),
                     };
                     format!(
                         "{:<11} window {:>4} model w{} {} {} | {last}",

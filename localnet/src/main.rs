@@ -6,14 +6,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use subnet_localnet::cheats::{self, Cheat};
 use subnet_localnet::{Localnet, Options};
 
 /// Starts two authority nodes, creates subnet 1, registers and stakes the validators, registers
 /// the miners, and runs them all as processes with their logs in the run directory, until
 /// Ctrl-C (which stops exactly the processes it started).
 #[derive(Debug, Parser)]
-#[command(name = "localnet", version)]
+#[command(name = "localnet", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Add two scripted bad miners: a freeloader (serves zeros) and a copycat (re-serves
+    /// miner1's payload as its own).
+    #[arg(long)]
+    with_bad_miners: bool,
     /// The model preset: picks config/localnet-PRESET.toml.
     #[arg(long, default_value = "tiny", value_parser = ["tiny", "small"])]
     preset: String,
@@ -27,8 +34,8 @@ struct Args {
     #[arg(long, required_unless_present = "chain_only")]
     data: Option<PathBuf>,
     /// Chain state, logs, wallets and peer state.
-    #[arg(long, env = "LOCALNET_DIR")]
-    run_dir: PathBuf,
+    #[arg(long, env = "LOCALNET_DIR", required = true)]
+    run_dir: Option<PathBuf>,
     /// The repository (for config/); default: where this binary was built from.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     repo: PathBuf,
@@ -56,14 +63,67 @@ struct Args {
     every: u64,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run one scripted bad miner (what --with-bad-miners starts).
+    Cheat(CheatArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheatArgs {
+    /// How it cheats.
+    #[arg(long, value_enum)]
+    kind: Cheat,
+    /// The run configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// A validator's /status URL: its model is the base the payloads name.
+    #[arg(long)]
+    base_url: String,
+    /// The honest miner's state directory a copycat copies from.
+    #[arg(long)]
+    copy_from: PathBuf,
+    /// Where it serves its payloads.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// The subnet; must be the run configuration's.
+    #[arg(long)]
+    netuid: Option<u16>,
+    #[command(flatten)]
+    chain: subnet_client::cli::ChainArgs,
+    #[command(flatten)]
+    wallet: subnet_client::cli::WalletArgs,
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Command::Cheat(cheat)) => run_cheat(cheat),
+        None => run(args),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("localnet: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// One bad miner, until Ctrl-C or SIGTERM.
+fn run_cheat(args: CheatArgs) -> anyhow::Result<ExitCode> {
+    let run = subnet_peer::sync::peer::load_run(&args.config, args.netuid)?;
+    let hotkey = args.wallet.wallet()?.hotkey()?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let chain = args.chain.connect().await?;
+        let peer = subnet_peer::client::ClientSeam::new(chain, hotkey);
+        let base = cheats::base_from_status(args.base_url);
+        let (addr, task) = cheats::spawn(peer, run, args.kind, base, args.copy_from, args.listen).await?;
+        eprintln!("{:?} serving on {addr}", args.kind);
+        subnet_client::cli::daemon::shutdown_signal().await;
+        task.abort();
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn say(text: &str) {
@@ -76,7 +136,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => std::env::current_exe()?.parent().context("this binary has no directory")?.to_path_buf(),
     };
     let opts = Options {
-        run_dir: args.run_dir.clone(),
+        run_dir: args.run_dir.clone().context("--run-dir is needed")?,
         node: args.node.unwrap_or_else(subnet_devnode::node_binary),
         bin_dir,
         template: args.repo.join("config").join(format!("localnet-{}.toml", args.preset)),
@@ -86,6 +146,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         purge: !args.no_purge,
         chain_only: args.chain_only,
         threads: args.threads,
+        bad_miners: if args.with_bad_miners { vec![Cheat::Freeloader, Cheat::Copycat] } else { Vec::new() },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

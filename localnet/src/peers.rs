@@ -25,6 +25,9 @@ pub struct PeerFiles {
     pub url: String,
     /// Worker threads per peer (`MODEL_THREADS`).
     pub threads: usize,
+    /// A validator's `/status` URL (the bad miners' base) and the state directory a copycat
+    /// copies from.
+    pub bad_base: Option<(String, PathBuf)>,
 }
 
 /// A running peer.
@@ -40,36 +43,47 @@ pub struct Peer {
 impl Peer {
     /// Starts `who`'s binary on `port`.
     pub fn start(files: &PeerFiles, who: &Participant, port: u16, netuid: u16) -> anyhow::Result<Peer> {
-        let binary = files.bin_dir.join(who.role.as_str());
-        anyhow::ensure!(
-            binary.is_file(),
-            "no {} binary at {}: build it first",
-            who.role.as_str(),
-            binary.display()
-        );
+        let program = match who.role {
+            Role::Bad(_) => "localnet",
+            role => role.as_str(),
+        };
+        let binary = files.bin_dir.join(program);
+        anyhow::ensure!(binary.is_file(), "no {program} binary at {}: build it first", binary.display());
         let http = SocketAddr::from(([127, 0, 0, 1], port));
         let path = |p: &Path| p.to_string_lossy().into_owned();
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            "--config".into(),
-            path(&files.config),
-            "--data".into(),
-            path(&files.data),
-            "--state-dir".into(),
-            path(&files.run_dir.join("state").join(&who.name)),
-            "--listen".into(),
-            http.to_string(),
-            "--chain-url".into(),
-            files.url.clone(),
-            "--wallet-path".into(),
-            path(&crate::subnet::wallets_dir(&files.run_dir)),
-            "--wallet-name".into(),
-            who.name.clone(),
-            "--wallet-hotkey".into(),
-            "default".into(),
-            "--netuid".into(),
-            netuid.to_string(),
-        ];
+        let mut args: Vec<String> = match who.role {
+            Role::Bad(_) => {
+                let (base, honest) =
+                    files.bad_base.clone().context("bad miners need a validator and a miner")?;
+                let kind = who.role.as_str().to_string();
+                ["cheat", "--kind", &kind, "--base-url", &base, "--copy-from", &path(&honest)]
+                    .map(String::from)
+                    .to_vec()
+            }
+            _ => {
+                let state = path(&files.run_dir.join("state").join(&who.name));
+                ["run", "--data", &path(&files.data), "--state-dir", &state].map(String::from).to_vec()
+            }
+        };
+        let wallets = path(&crate::subnet::wallets_dir(&files.run_dir));
+        let common = [
+            "--config",
+            &path(&files.config),
+            "--listen",
+            &http.to_string(),
+            "--chain-url",
+            &files.url,
+            "--wallet-path",
+            &wallets,
+            "--wallet-name",
+            &who.name,
+            "--wallet-hotkey",
+            "default",
+            "--netuid",
+            &netuid.to_string(),
+        ]
+        .map(String::from);
+        args.extend(common);
         if who.role == Role::Validator {
             args.extend(["--weights-every".into(), "1".into()]);
         }

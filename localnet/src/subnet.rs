@@ -14,6 +14,8 @@ use subnet_client::units::RAO_PER_TAO;
 use subnet_client::{Chain, Keypair, Wallet};
 use subnet_peer::RunConfig;
 
+use crate::cheats::Cheat;
+
 /// One TAO in rao.
 pub const TAO: u64 = RAO_PER_TAO;
 
@@ -27,14 +29,21 @@ pub enum Role {
     Validator,
     /// Runs `miner run`.
     Miner,
+    /// Runs `localnet cheat` (a scripted bad miner).
+    Bad(Cheat),
 }
 
 impl Role {
-    /// `validator` or `miner`.
+    /// `validator`, `miner`, or the cheat's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Validator => "validator",
             Role::Miner => "miner",
+            Role::Bad(Cheat::Freeloader) => "freeloader",
+            Role::Bad(Cheat::Copycat) => "copycat",
+            Role::Bad(Cheat::Liar) => "liar",
+            Role::Bad(Cheat::Garbage) => "garbage",
+            Role::Bad(Cheat::Oversized) => "oversized",
         }
     }
 }
@@ -63,14 +72,19 @@ impl Participant {
     }
 }
 
-/// Validators `validator1..` with these stakes, then miners `miner1..=miners`.
-pub fn participants(stakes: &[u64], miners: usize) -> anyhow::Result<Vec<Participant>> {
+/// Validators `validator1..` with these stakes, then miners `miner1..=miners`, then the bad
+/// miners (each named as its cheat).
+pub fn participants(stakes: &[u64], miners: usize, bad: &[Cheat]) -> anyhow::Result<Vec<Participant>> {
     let mut out = Vec::new();
     for (i, stake) in stakes.iter().enumerate() {
         out.push(Participant::new(&format!("validator{}", i + 1), Role::Validator, *stake)?);
     }
     for i in 1..=miners {
         out.push(Participant::new(&format!("miner{i}"), Role::Miner, 0)?);
+    }
+    for cheat in bad {
+        let role = Role::Bad(*cheat);
+        out.push(Participant::new(role.as_str(), role, 0)?);
     }
     Ok(out)
 }

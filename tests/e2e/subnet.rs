@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use subnet_localnet::cheats::Cheat;
 use subnet_localnet::subnet::Role;
 use subnet_localnet::{Localnet, Options};
 use subnet_peer::testing::{dataset, run_config};
@@ -45,6 +46,7 @@ async fn the_localnet_trains_one_model_and_pays_the_miners() {
         purge: true,
         chain_only: false,
         threads: 1,
+        bad_miners: vec![Cheat::Freeloader],
     };
     // Dropped on a failed assertion, it still stops every process it started.
     let mut net = Localnet::start(&opts, |step| eprintln!("==> {step}")).await.unwrap();
@@ -64,7 +66,7 @@ async fn the_localnet_trains_one_model_and_pays_the_miners() {
             panic!("{why}");
         }
         let mut done = true;
-        for p in &net.peers {
+        for p in net.peers.iter().filter(|p| !matches!(p.who.role, Role::Bad(_))) {
             let Some(s) = p.status(&client).await else {
                 done = false;
                 continue;
@@ -89,7 +91,7 @@ async fn the_localnet_trains_one_model_and_pays_the_miners() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Every participant held the same model in every window all of them reported.
-    let everyone = net.peers.len();
+    let everyone = net.peers.iter().filter(|p| !matches!(p.who.role, Role::Bad(_))).count();
     let mut agreed = 0;
     for (w, fps) in &models {
         let mut it = fps.values();
@@ -121,21 +123,53 @@ async fn the_localnet_trains_one_model_and_pays_the_miners() {
         let s = p.status(&client).await.unwrap();
         assert!(s["last_weights"].is_array(), "{}: {s}", p.who.name);
     }
-    // The miners earn incentive once the weights are in an epoch.
+    // The honest miners earn incentive once the weights are in an epoch, and more incentive
+    // and stake than the freeloader.
+    let freeloader = net.peers.iter().find(|p| p.who.role == Role::Bad(Cheat::Freeloader)).unwrap();
     let limit = Instant::now() + Duration::from_secs(60);
     loop {
         let graph = net.chain.metagraph(net.netuid).await.unwrap();
-        let incentive: Vec<u16> = net
-            .peers
-            .iter()
-            .filter(|p| p.who.role == Role::Miner)
-            .map(|p| graph.neuron(&p.who.hotkey.account_id()).unwrap().incentive)
-            .collect();
-        if incentive.iter().all(|i| *i > 0) {
+        let neuron =
+            |p: &subnet_localnet::peers::Peer| graph.neuron(&p.who.hotkey.account_id()).unwrap().clone();
+        let free = neuron(freeloader);
+        let honest: Vec<_> = net.peers.iter().filter(|p| p.who.role == Role::Miner).map(neuron).collect();
+        if honest.iter().all(|n| n.incentive > 0) {
+            for n in &honest {
+                assert!(
+                    n.incentive > free.incentive,
+                    "incentive {} vs the freeloader's {}",
+                    n.incentive,
+                    free.incentive
+                );
+                assert!(n.stake > free.stake, "stake {} vs the freeloader's {}", n.stake, free.stake);
+            }
+            eprintln!(
+                "incentive: honest {:?}, freeloader {}; stake (rao): honest {:?}, freeloader {}",
+                honest.iter().map(|n| n.incentive).collect::<Vec<_>>(),
+                free.incentive,
+                honest.iter().map(|n| n.stake).collect::<Vec<_>>(),
+                free.stake
+            );
             break;
         }
-        assert!(Instant::now() < limit, "miners' incentive {incentive:?}");
+        assert!(Instant::now() < limit, "no incentive for the honest miners");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The validators name the freeloader: it scored nothing.
+    let reports = std::fs::read_to_string(net.run_dir.join("state/validator1/reports.jsonl")).unwrap();
+    let free_uid = net.chain.uid_of(net.netuid, &freeloader.who.hotkey.account_id()).await.unwrap().unwrap();
+    let mut named = 0;
+    for line in reports.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(row) =
+            r["rows"].as_array().unwrap().iter().find(|x| x["uid"] == free_uid && x["status"] != "no_commit")
+        {
+            assert_eq!(row["score"].as_f64(), Some(0.0), "{row}");
+            named += 1;
+        }
+    }
+    // (It commits only when the model of the window settles early enough to leave it the
+    // commit phase: about one window in two on a loaded 2-core machine.)
+    assert!(named >= 1, "{reports}\n{}", freeloader.process.log());
     net.shutdown();
 }

@@ -14,8 +14,16 @@ fn localnet(args: &[&str]) -> (bool, String) {
 fn help_names_the_settings_and_bad_ones_are_refused() {
     let (ok, help) = localnet(&["--help"]);
     assert!(ok, "{help}");
-    for flag in ["--preset", "--miners", "--validators", "--run-dir", "--chain-only", "--then", "--no-purge"]
-    {
+    for flag in [
+        "--preset",
+        "--miners",
+        "--validators",
+        "--run-dir",
+        "--chain-only",
+        "--then",
+        "--no-purge",
+        "--with-bad-miners",
+    ] {
         assert!(help.contains(flag), "{flag}: {help}");
     }
     let dir = tempfile::tempdir().unwrap();
