@@ -19,7 +19,7 @@ use subnet_client::Chain;
 
 use crate::nodes::{free_ports, Nodes};
 use crate::peers::{Peer, PeerFiles};
-use crate::subnet::{Participant, Role};
+use crate::subnet::Role;
 
 /// What to bring up.
 #[derive(Clone, Debug)]
@@ -148,17 +148,17 @@ impl Localnet {
                 Some(s) => {
                     let fp = s["fingerprint"].as_str().unwrap_or("");
                     let last = match p.who.role {
-                        Role::Validator => match (&s["last_scored"], &s["model_loss"]) {
+                        Role::Miner => match &s["last_commit"] {
+                            c if c.is_array() => format!("committed w{}", c[0]),
+                            _ => String::new(),
+                        },
+                        // Validators (bad miners were listed above).
+                        _ => match (&s["last_scored"], &s["model_loss"]) {
                             (w, l) if !w.is_null() => {
                                 format!("scored w{w}, model loss {:.4}", l.as_f64().unwrap_or(f64::NAN))
                             }
                             _ => String::new(),
                         },
-                        Role::Miner => match &s["last_commit"] {
-                            c if c.is_array() => format!("committed w{}", c[0]),
-                            _ => String::new(),
-                        },
-                        Role::Bad(_) => unreachable!("handled above"),
                     };
                     format!(
                         "{:<11} window {:>4} model w{} {} {} | {last}",
@@ -184,10 +184,5 @@ impl Localnet {
             p.process.stop(Duration::from_secs(20));
         }
         // The nodes stop when dropped.
-    }
-
-    /// The participants.
-    pub fn participants(&self) -> Vec<&Participant> {
-        self.peers.iter().map(|p| &p.who).collect()
     }
 }

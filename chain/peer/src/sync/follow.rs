@@ -298,7 +298,7 @@ impl Follower {
         anyhow::ensure!(u.window == self.global.window.0, "the log skips to window {}", u.window);
         anyhow::ensure!(u.base == hex::encode(self.global.fingerprint), "it starts from another model");
         anyhow::ensure!(u.payloads.len() <= run.k(), "{} payloads, more than K", u.payloads.len());
-        let mut payloads = Vec::with_capacity(u.payloads.len());
+        let (mut hashes, mut payloads) = (Vec::new(), Vec::with_capacity(u.payloads.len()));
         for p in &u.payloads {
             let hash = crate::http::server::parse_hash(&p.hash).context("a payload hash is not hex")?;
             let hotkey: [u8; 32] = hex::decode(&p.hotkey)
@@ -306,17 +306,14 @@ impl Follower {
                 .and_then(|h| h.try_into().ok())
                 .context("a hotkey is not 32 bytes of hex")?;
             let bytes = fetcher.payload(&[axon], &hash, size).await?;
-            payloads.push((hash, UpdatePayload { uid: p.uid, hotkey, bytes }));
+            hashes.push(hash);
+            payloads.push(UpdatePayload { uid: p.uid, hotkey, bytes });
         }
         let w = self.global.window;
         if payloads.is_empty() {
             self.global.skip();
         } else {
-            let list: Vec<UpdatePayload> = payloads
-                .iter()
-                .map(|(_, p)| UpdatePayload { uid: p.uid, hotkey: p.hotkey, bytes: p.bytes.clone() })
-                .collect();
-            self.global.apply(run, &list)?;
+            self.global.apply(run, &payloads)?;
         }
         if hex::encode(self.global.fingerprint) != u.fingerprint {
             self.diverged = Some(format!("replaying the update log, {w} gave another model than logged"));
@@ -326,7 +323,7 @@ impl Follower {
                 u.fingerprint
             );
         }
-        for (hash, p) in payloads {
+        for (hash, p) in hashes.into_iter().zip(payloads) {
             if let Err(e) = state.store_payload(w, &hash, &p.bytes) {
                 tracing::warn!("keeping payload of uid {} for {w}: {e}", p.uid);
             }
