@@ -46,6 +46,11 @@ setup_prereqs() {
   need_cargo
 }
 
+# Debian's Chromium, which the end-to-end test opens the validator's dashboard in (headless).
+setup_browser() {
+  need_apt chromium
+}
+
 # The model's binaries (training, study, benchmarks); the chain builds on its own.
 build_release() {
   log "building the model (release, target dir $CARGO_TARGET_DIR)"

@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 setup_prereqs
+setup_browser
 cd "$REPO_ROOT"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -18,7 +19,7 @@ build_node 2>&1 | tee "$out"
 log "running cargo tests"
 # The node and chain-bench are built on their own (build_node, scripts/bench/chain-weights.sh):
 # the tests run the node binary, they do not link the node stack.
-SUBNET_NODE_BIN="$NODE_BIN" cargo test --release --workspace --exclude chain-bench --exclude subnet-node \
+SUBNET_NODE_BIN="$NODE_BIN" CHROMIUM=/usr/bin/chromium cargo test --release --workspace --exclude chain-bench --exclude subnet-node \
   --locked --features "$CHAIN_TEST_FEATURES" 2>&1 | tee -a "$out"
 log "the miner and validator binaries; wallets move both ways with bittensor-wallet (PyPI)"
 build_binaries 2>&1 | tee -a "$out"

@@ -46,6 +46,12 @@ pub struct Options {
     pub threads: usize,
     /// Scripted bad miners to add (`localnet cheat` processes).
     pub bad_miners: Vec<cheats::Cheat>,
+    /// Honest miners registered with the others but started only on
+    /// [`Localnet::start_late`] (`late1`, `late2`, ...).
+    pub late_miners: usize,
+    /// More flags for some peers' `run` command: a participant's name or a role (`validator`,
+    /// `miner`) and the flags.
+    pub extra_args: Vec<(String, Vec<String>)>,
 }
 
 /// A running localnet.
@@ -60,6 +66,10 @@ pub struct Localnet {
     pub peers: Vec<Peer>,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// How peers are started.
+    files: Option<PeerFiles>,
+    /// Enrolled, not started yet: the late miners and their ports.
+    waiting: Vec<(subnet::Participant, u16)>,
 }
 
 impl Localnet {
@@ -77,14 +87,25 @@ impl Localnet {
         progress("starting Alice and Bob");
         let nodes = Nodes::start(&opts.node, &run_dir, opts.purge).await?;
         let chain = Chain::connect(&nodes.alice.ws_url()).await?;
-        let mut net = Localnet { nodes, chain, netuid: 0, peers: Vec::new(), run_dir };
+        let mut net = Localnet {
+            nodes,
+            chain,
+            netuid: 0,
+            peers: Vec::new(),
+            run_dir,
+            files: None,
+            waiting: Vec::new(),
+        };
         if opts.chain_only {
             return Ok(net);
         }
         progress("creating the subnet");
         let netuid = subnet::create_subnet(&net.chain).await?;
         net.netuid = netuid;
-        let people = subnet::participants(&opts.validators, opts.miners, &opts.bad_miners)?;
+        let mut people = subnet::participants(&opts.validators, opts.miners, &opts.bad_miners)?;
+        for i in 1..=opts.late_miners {
+            people.push(subnet::Participant::new(&format!("late{i}"), Role::Miner, 0)?);
+        }
         progress(&format!("wallets, funds and registrations for {} participants", people.len()));
         subnet::enroll(&net.chain, netuid, &subnet::wallets_dir(&net.run_dir), &people).await?;
         progress("waiting for the validators' permits (an epoch)");
@@ -108,11 +129,50 @@ impl Localnet {
             url: net.nodes.alice.ws_url(),
             threads: opts.threads,
             bad_base,
+            plot_by: validator.map(|v| people[v].name.clone()),
+            extra_args: opts.extra_args.clone(),
         };
         for (who, port) in people.iter().zip(ports) {
-            net.peers.push(Peer::start(&files, who, port, netuid)?);
+            if who.name.starts_with("late") {
+                net.waiting.push((who.clone(), port));
+            } else {
+                net.peers.push(Peer::start(&files, who, port, netuid)?);
+            }
         }
+        net.files = Some(files);
         Ok(net)
+    }
+
+    /// Starts the late miner `name` (see [`Options::late_miners`]).
+    pub fn start_late(&mut self, name: &str) -> anyhow::Result<()> {
+        let i = self
+            .waiting
+            .iter()
+            .position(|(who, _)| who.name == name)
+            .with_context(|| format!("no late miner {name}"))?;
+        let (who, port) = self.waiting.remove(i);
+        let files = self.files.as_ref().context("the subnet is not running")?;
+        self.peers.push(Peer::start(files, &who, port, self.netuid)?);
+        Ok(())
+    }
+
+    /// Stops the peer `name` (SIGTERM, SIGKILL after 20 s) and starts it again on the same
+    /// port and state, as an operator restarting it would.
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let i =
+            self.peers.iter().position(|p| p.who.name == name).with_context(|| format!("no peer {name}"))?;
+        let files = self.files.as_ref().context("the subnet is not running")?;
+        let old = &mut self.peers[i];
+        old.process.signal_stop();
+        old.process.stop(Duration::from_secs(20));
+        let (who, port) = (old.who.clone(), old.http.port());
+        self.peers[i] = Peer::start(files, &who, port, self.netuid)?;
+        Ok(())
+    }
+
+    /// The first validator's dashboard (`http://.../`), if the subnet runs.
+    pub fn dashboard(&self) -> Option<String> {
+        self.peers.iter().find(|p| p.who.role == Role::Validator).map(|p| format!("http://{}/", p.http))
     }
 
     /// The first process that exited, with the end of its log.

@@ -147,6 +147,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         chain_only: args.chain_only,
         threads: args.threads,
         bad_miners: if args.with_bad_miners { vec![Cheat::Freeloader, Cheat::Copycat] } else { Vec::new() },
+        late_miners: 0,
+        extra_args: Vec::new(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -222,6 +224,10 @@ fn print_welcome(net: &Localnet, alice: &str) {
         "  Metrics    nodes: http://127.0.0.1:{}/metrics, http://127.0.0.1:{}/metrics",
         net.nodes.metrics.0, net.nodes.metrics.1
     );
+    if let Some(url) = net.dashboard() {
+        eprintln!("  Dashboard  {url} (in a terminal: validator status --url {})", url.trim_end_matches('/'));
+        eprintln!("  Loss chart {} (after the first scored window)", net.run_dir.join("loss.svg").display());
+    }
     for p in &net.peers {
         eprintln!(
             "  {:<11} {:<9} http://{}/status  log {}",

@@ -28,6 +28,10 @@ pub struct PeerFiles {
     /// A validator's `/status` URL (the bad miners' base) and the state directory a copycat
     /// copies from.
     pub bad_base: Option<(String, PathBuf)>,
+    /// The validator that writes the loss chart to `loss.svg` in the run directory.
+    pub plot_by: Option<String>,
+    /// More flags, by participant name or role (see `Options::extra_args`).
+    pub extra_args: Vec<(String, Vec<String>)>,
 }
 
 /// A running peer.
@@ -86,6 +90,14 @@ impl Peer {
         args.extend(common);
         if who.role == Role::Validator {
             args.extend(["--weights-every".into(), "1".into()]);
+            if files.plot_by.as_ref() == Some(&who.name) {
+                args.extend(["--plot".into(), path(&files.run_dir.join("loss.svg"))]);
+            }
+        }
+        for (key, extra) in &files.extra_args {
+            if *key == who.name || key == who.role.as_str() {
+                args.extend(extra.iter().cloned());
+            }
         }
         let envs = [("MODEL_THREADS", files.threads.to_string())];
         let log = files.run_dir.join(format!("{}.log", who.name));

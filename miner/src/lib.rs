@@ -3,14 +3,15 @@
 //! the `miner` binary is a thin CLI over it, and tests run several in one process.
 //!
 //! - [`node`]: options, status, start-up checks and [`spawn`]; the loop itself is in
-//!   `window_loop` (reveal, join, sync, offer) and `own_window` (train, compress, store,
-//!   commit); the shared model and its sync are `subnet_peer::sync`, which the validator uses too;
+//!   `window_loop` (reveal, join, sync, offer), `own_window` (train, compress, store,
+//!   commit) and `predicted` (training on the predicted model before it settles); the shared model and its sync are `subnet_peer::sync`, which the validator uses too;
 //! - [`metrics`]: what `GET /metrics` reports.
 #![warn(missing_docs)]
 
 pub mod metrics;
 pub mod node;
 mod own_window;
+mod predicted;
 mod window_loop;
 
 pub use node::{spawn, MinerHandle, MinerOptions, MinerStatus, StartError};

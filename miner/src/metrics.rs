@@ -33,7 +33,9 @@ pub struct Metrics {
     pub updates_applied: Counter,
     /// Fetches that failed, by reason.
     pub fetch_failures: Family<Vec<(String, String)>, Counter>,
-    /// Seconds spent per part of the window: sync, train, compress, store, commit.
+    /// Rounds trained on a predicted model, by outcome: confirmed, wrong, late.
+    pub predictions: Family<Vec<(String, String)>, Counter>,
+    /// Seconds spent per part of the window: predict, sync, train, compress, store, commit.
     pub phase_seconds: Family<Vec<(String, String)>, Counter<f64, AtomicU64>>,
 }
 
@@ -59,6 +61,7 @@ impl Metrics {
             fingerprint_mismatches: Counter::default(),
             updates_applied: Counter::default(),
             fetch_failures: Family::default(),
+            predictions: Family::default(),
             phase_seconds: Family::default(),
         };
         r.register("windows_trained", "Windows whose inner round ran to the end", m.windows_trained.clone());
@@ -87,6 +90,11 @@ impl Metrics {
         );
         r.register("updates_applied", "Window updates applied to the model", m.updates_applied.clone());
         r.register("fetch_failures", "Payload fetches that failed, by reason", m.fetch_failures.clone());
+        r.register(
+            "predictions",
+            "Rounds trained on a predicted model, by outcome (confirmed, wrong, late)",
+            m.predictions.clone(),
+        );
         r.register("phase_seconds", "Seconds spent per part of the window", m.phase_seconds.clone());
         Self { registry: Arc::new(r), ..m }
     }
@@ -99,6 +107,11 @@ impl Metrics {
     /// Counts a skipped window.
     pub fn skipped(&self, reason: &str) {
         self.windows_skipped.get_or_create(&vec![("reason".into(), reason.into())]).inc();
+    }
+
+    /// Counts a round trained on a predicted model.
+    pub fn prediction(&self, outcome: &str) {
+        self.predictions.get_or_create(&vec![("outcome".into(), outcome.into())]).inc();
     }
 
     /// The text exposition.

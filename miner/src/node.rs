@@ -3,7 +3,8 @@
 //! inner round still sees the chain move.
 //!
 //! Per window `w` (docs/protocol.md, section 2): reveal what it committed once `D_{w-1}` is
-//! finalized; sync `S_w` once `A_{w-1}` is; train `H` steps on `pages(netuid, w, hotkey)`,
+//! finalized; sync `S_w` once `A_{w-1}` is (training meanwhile on the `S_w` predicted once
+//! `D_{w-1}` is finalized, kept only if the settled model is that one); train `H` steps on `pages(netuid, w, hotkey)`,
 //! compress with error feedback, store, commit by `D_w - commit_margin`. A window that cannot
 //! finish in time is skipped with its reason, and nothing of it is committed.
 
@@ -43,6 +44,9 @@ pub struct MinerOptions {
     pub poll: Duration,
     /// Fetch bounds.
     pub fetch: FetcherConfig,
+    /// Train on the model predicted once the previous window's candidates are final, rather
+    /// than waiting for it to settle (`subnet_peer::sync::predict`).
+    pub predict: bool,
 }
 
 impl MinerOptions {
@@ -57,6 +61,7 @@ impl MinerOptions {
             retention: 8,
             poll: Duration::from_millis(250),
             fetch: FetcherConfig::default(),
+            predict: true,
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct MinerStatus {
     pub last_commit: Option<(u64, String, u64)>,
     /// Sync state, in words.
     pub sync: String,
+    /// The last model predicted before it settled: its window, fingerprint (hex), and what
+    /// came of it (`training`, `trained`, `confirmed`, `wrong`, `late`).
+    pub predicted: Option<(u64, String, &'static str)>,
     /// The last skipped window and why.
     pub last_skip: Option<(u64, String)>,
     /// The pages the last inner round trained on, with its window: `pages(netuid, w, hotkey)`.
@@ -221,6 +229,8 @@ where
         head,
         stop: stop.clone(),
         revealed: Default::default(),
+        predicted: None,
+        speculation: None,
         timings: Timings { window: u64::MAX, ..Default::default() },
         _server: server,
     };

@@ -12,7 +12,7 @@ use subnet_peer::seam::SeamError;
 use subnet_peer::state::{commit_plan, CommitPlan, Status};
 use subnet_peer::{ChainSeam, Phase, Window};
 
-use crate::window_loop::{short, Loop, Outcome};
+use crate::window_loop::{short, Loop, Round, Trained};
 
 impl<C: ChainSeam + Clone + 'static> Loop<C> {
     pub(crate) fn skip(&self, w: Window, kind: &'static str, reason: String) -> anyhow::Result<()> {
@@ -26,6 +26,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
     /// This window's own work: train and store if nothing is recorded yet, then commit.
     pub(crate) async fn work(&mut self, now: Window, fin: subnet_peer::seam::BlockRef) -> anyhow::Result<()> {
         let schedule = self.run.schedule;
+        self.settle_prediction(now)?;
         let head = self.head.load(Ordering::SeqCst);
         match self.state.record(now)? {
             None if self.feedback_window >= Some(now) => {
@@ -39,11 +40,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 );
                 self.skip(now, "late_start", reason)?
             }
-            None => match self.train(now).await? {
-                Outcome::Stored(hash) => tracing::debug!("{now}: stored {}", short(&hash)),
-                Outcome::Skipped(kind, reason) => return self.skip(now, kind, reason),
-                Outcome::Abandoned => return Ok(()),
-            },
+            None => {
+                let start = self.follower.global.params.to_vecs()?;
+                match self.round(now, start, self.follower.global.fingerprint).await? {
+                    Round::Trained(trained) => self.persist(now, trained)?,
+                    Round::Skipped(kind, reason) => return self.skip(now, kind, reason),
+                    Round::Abandoned => return Ok(()),
+                }
+            }
             Some(_) => {}
         }
         self.commit(now, fin).await
@@ -131,14 +135,19 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         Ok(())
     }
 
-    /// Runs the inner round of `now` on `S_now` and stores the payload; the error buffer and
-    /// the optimizer's moments are saved with it, before the record says `stored`.
-    async fn train(&mut self, now: Window) -> anyhow::Result<Outcome> {
+    /// Runs the inner round of `now` from `start` (`S_now`, or its prediction, whose
+    /// fingerprint is `base`) and compresses it into the error buffer's copy; nothing is
+    /// stored yet (see [`Loop::persist`]).
+    pub(crate) async fn round(
+        &mut self,
+        now: Window,
+        start: Vec<Vec<f32>>,
+        base: [u8; 32],
+    ) -> anyhow::Result<Round> {
         let run = self.run.clone();
         let schedule = run.schedule;
         let commit_by = schedule.commit_by(now).unwrap_or(0);
         let hotkey = self.chain.hotkey();
-        let start = self.follower.global.params.to_vecs()?;
         let (data, trainer, head, stop, status) = (
             self.data.clone(),
             self.trainer.clone(),
@@ -178,14 +187,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         .context("the inner round panicked")?;
         let (end, loss_sum, tokens) = match round {
             Ok(r) => r,
-            Err(e) => return Ok(Outcome::Skipped("train_error", format!("training failed: {e:#}"))),
+            Err(e) => return Ok(Round::Skipped("train_error", format!("training failed: {e:#}"))),
         };
         let train_secs = started.elapsed().as_secs_f64();
         let delta = match end {
             RoundEnd::Done(delta) => delta,
-            RoundEnd::Stopped(_) if self.stop.load(Ordering::SeqCst) => return Ok(Outcome::Abandoned),
+            RoundEnd::Stopped(_) if self.stop.load(Ordering::SeqCst) => return Ok(Round::Abandoned),
             RoundEnd::Stopped(n) => {
-                return Ok(Outcome::Skipped(
+                return Ok(Round::Skipped(
                     "deadline",
                     format!("training reached step {n} of {steps} when the chain passed block {commit_by}"),
                 ))
@@ -204,14 +213,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         let sent = match next.step(codec, &delta) {
             Ok(sent) => sent,
             Err(e) => {
-                return Ok(Outcome::Skipped("bad_delta", format!("the pseudo-gradient was refused: {e}")))
+                return Ok(Round::Skipped("bad_delta", format!("the pseudo-gradient was refused: {e}")))
             }
         };
         let header = Header {
             netuid: self.run.netuid(),
             window: now.0,
             hotkey,
-            base: self.follower.global.fingerprint,
+            base,
             run_id: self.run.id.0,
             codec: *codec.params(),
         };
@@ -222,25 +231,32 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         self.timings.compress += compress_secs;
         let head = self.head.load(Ordering::SeqCst);
         if head > commit_by {
-            return Ok(Outcome::Skipped(
+            return Ok(Round::Skipped(
                 "deadline",
                 format!("the payload was ready at block {head}, after {commit_by}"),
             ));
         }
+        Ok(Round::Trained(Trained { hash, bytes, feedback: next }))
+    }
 
+    /// Stores a round's payload with the error buffer and the optimizer's moments, before the
+    /// record says `stored`.
+    pub(crate) fn persist(&mut self, now: Window, trained: Trained) -> anyhow::Result<()> {
+        let Trained { hash, bytes, feedback } = trained;
         let started = Instant::now();
         self.state.store_payload(now, &hash, &bytes)?;
-        next.save(&self.state.root().join("feedback.bin"), now.0)?;
+        feedback.save(&self.state.root().join("feedback.bin"), now.0)?;
         self.trainer
             .lock()
             .expect("trainer lock")
             .save_optimizer(&self.state.root().join("inner.safetensors"))?;
-        self.feedback = next;
+        self.feedback = feedback;
         self.feedback_window = Some(now);
         self.state.set_record(now, &Status::Stored { hash: hex::encode(hash) })?;
         let store_secs = started.elapsed().as_secs_f64();
         self.metrics.phase("store", store_secs);
         self.timings.store += store_secs;
-        Ok(Outcome::Stored(hash))
+        tracing::debug!("{now}: stored {}", short(&hash));
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The miner's window loop, one tick at a time: look at the chain, reveal what was committed
 //! once its deadline is finalized, follow the run to `S_w` (`subnet_peer::sync::Follower`:
 //! replay, join from a checkpoint, offer ours), prune, then do this window's own work
-//! (`own_window`).
+//! (`own_window`), or, while `S_w` has not settled, train on its prediction (`predicted`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ pub(crate) struct Timings {
     pub(crate) window: u64,
     /// When this peer first saw the window (the first one it sees is partial).
     pub(crate) started: Option<Instant>,
+    pub(crate) predict: f64,
     pub(crate) sync: f64,
     pub(crate) train: f64,
     pub(crate) compress: f64,
@@ -53,14 +54,35 @@ pub(crate) struct Loop<C> {
     /// Windows whose reveal is decided.
     pub(crate) revealed: std::collections::BTreeSet<Window>,
     pub(crate) timings: Timings,
+    /// The last window a prediction was made (or given up) for.
+    pub(crate) predicted: Option<Window>,
+    pub(crate) speculation: Option<Speculation>,
     pub(crate) _server: ServerHandle,
 }
 
-/// What an inner round left for the commit.
-pub(crate) enum Outcome {
-    Stored([u8; 32]),
+/// How an inner round ended.
+pub(crate) enum Round {
+    Trained(Trained),
     Skipped(&'static str, String),
     Abandoned,
+}
+
+/// A finished round, compressed, not stored yet.
+pub(crate) struct Trained {
+    pub(crate) hash: [u8; 32],
+    pub(crate) bytes: Vec<u8>,
+    /// The error buffer with this round folded in.
+    pub(crate) feedback: ErrorFeedback,
+}
+
+/// A round trained on the predicted `S_w`, kept until the model settles.
+pub(crate) struct Speculation {
+    pub(crate) window: Window,
+    /// The predicted model's fingerprint, which the payload names as its base.
+    pub(crate) base: [u8; 32],
+    pub(crate) trained: Trained,
+    /// The optimizer's state before the round, put back if the round is dropped.
+    pub(crate) optimizer: model::train::AdamW,
 }
 
 impl<C: ChainSeam + Clone + 'static> Loop<C> {
@@ -97,8 +119,9 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             if let (Some(started), true) = (t.started, t.train > 0.0) {
                 let secs = started.elapsed().as_secs_f64();
                 tracing::info!(
-                    "window {} took {secs:.1} s: sync {:.2} s, train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s; training {:.0}% of it",
+                    "window {} took {secs:.1} s: predict {:.2} s, sync {:.2} s, train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s; training {:.0}% of it",
                     t.window,
+                    t.predict,
                     t.sync,
                     t.train,
                     t.compress,
@@ -118,6 +141,8 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         self.retain(now);
         if self.follower.ready(now) {
             self.work(now, fin).await?;
+        } else if self.follower.trusted() && self.follower.global.window.next() == now {
+            self.speculate(now).await?;
         }
         Ok(())
     }

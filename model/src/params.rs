@@ -156,8 +156,22 @@ impl Params {
     /// `blake2_256` over every parameter in spec order: name, shape (u64 LE each), then the
     /// f32 values as little-endian bytes. Equal fingerprints mean bitwise-equal models.
     pub fn fingerprint(&self) -> Result<[u8; 32]> {
+        self.fingerprint_of(&self.to_vecs()?)
+    }
+
+    /// The [`Params::fingerprint`] these parameters would have with `values` (in spec order),
+    /// without setting them: a model predicted from its flat vectors.
+    pub fn fingerprint_of(&self, values: &[Vec<f32>]) -> Result<[u8; 32]> {
+        let fits = values.len() == self.specs.len()
+            && self.specs.iter().zip(values).all(|(spec, v)| spec.numel() == v.len());
+        if !fits {
+            return Err(ModelError::Train(format!(
+                "{} value vectors do not fit the model's shapes",
+                values.len()
+            )));
+        }
         let mut buf = Vec::new();
-        for (spec, values) in self.specs.iter().zip(self.to_vecs()?) {
+        for (spec, values) in self.specs.iter().zip(values) {
             buf.extend_from_slice(spec.name.as_bytes());
             for d in &spec.shape {
                 buf.extend_from_slice(&(*d as u64).to_le_bytes());

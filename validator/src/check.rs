@@ -216,25 +216,10 @@ pub fn decode(
 ) -> Result<Payload, Failure> {
     let payload =
         run.codec.decode(bytes).map_err(|e| Failure { reason: Reason::Malformed, detail: e.to_string() })?;
-    let h = &payload.header;
-    let wrong = |what: &str, got: String, want: String| Failure {
-        reason: Reason::WrongHeader,
-        detail: format!("{what} is {got}, expected {want}"),
-    };
-    if h.run_id != run.id.0 {
-        return Err(wrong("run id", hex::encode(h.run_id), run.id.to_string()));
+    match run.header_mismatch(&payload.header, w, base, hotkey) {
+        Some((what, got, want)) => {
+            Err(Failure { reason: Reason::WrongHeader, detail: format!("{what} is {got}, expected {want}") })
+        }
+        None => Ok(payload),
     }
-    if h.netuid != run.netuid() {
-        return Err(wrong("netuid", h.netuid.to_string(), run.netuid().to_string()));
-    }
-    if h.window != w.0 {
-        return Err(wrong("window", h.window.to_string(), w.0.to_string()));
-    }
-    if &h.hotkey != hotkey {
-        return Err(wrong("hotkey", hex::encode(h.hotkey), hex::encode(hotkey)));
-    }
-    if h.base != base {
-        return Err(wrong("base model", hex::encode(h.base), hex::encode(base)));
-    }
-    Ok(payload)
 }

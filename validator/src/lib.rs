@@ -4,10 +4,12 @@
 //! the moving averages into weights on chain.
 //!
 //! [`spawn`] starts one (the `validator run` command is a thin edge over it), so tests run
-//! several in one process against the in-memory chain or a dev node.
+//! several in one process against the in-memory chain or a dev node. Its HTTP port also serves
+//! a live [`dashboard`].
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod dashboard;
 pub mod metrics;
 pub mod node;
 pub mod report;

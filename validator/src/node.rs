@@ -23,6 +23,7 @@ use subnet_peer::sync::{
 };
 use subnet_peer::ChainSeam;
 
+use crate::dashboard;
 use crate::metrics::Metrics;
 use crate::score::{score, EvalSettings};
 use crate::window_loop::Loop;
@@ -61,6 +62,11 @@ pub struct ValidatorOptions {
     pub checkpoint_every: u64,
     /// Checkpoints kept (the update log and its payloads go back to the oldest).
     pub checkpoints_kept: usize,
+    /// Where the loss chart is written after every scored window (`None`: `loss.svg` in the
+    /// state directory).
+    pub plot: Option<PathBuf>,
+    /// How often the dashboard reads the chain and the peers' status.
+    pub dashboard_every: Duration,
 }
 
 impl ValidatorOptions {
@@ -84,6 +90,8 @@ impl ValidatorOptions {
             approval_margin: 2,
             checkpoint_every: 10,
             checkpoints_kept: 3,
+            plot: None,
+            dashboard_every: Duration::from_secs(2),
         }
     }
 }
@@ -101,6 +109,8 @@ pub struct ValidatorStatus {
     pub head: u64,
     /// The window of the head.
     pub window: u64,
+    /// The head's phase: "train" or "commit".
+    pub phase: &'static str,
     /// The window of the model held (`S_w`).
     pub model_window: u64,
     /// Its fingerprint, hex.
@@ -175,6 +185,20 @@ where
         sync: "starting".into(),
         ..Default::default()
     }));
+    let board = {
+        let history =
+            crate::report::Report::history(&state.root().join("reports.jsonl"), dashboard::board::MAX_POINTS);
+        let tokens = crate::window_loop::load_tokens(state.root(), global.window);
+        dashboard::Board::new(
+            status.clone(),
+            netuid,
+            run.config.model.preset.clone(),
+            run.config.window.blocks,
+            history,
+            global.window,
+            tokens,
+        )
+    };
     let follower = Follower::new(global, opts.retention);
     let shelf = Shelf::new();
     let archive = Arc::new(
@@ -199,12 +223,13 @@ where
         server.archived_checkpoint = Arc::new(move |w| a.checkpoint_bytes(&r, w));
         let a = archive.clone();
         server.updates = Arc::new(move |from| serde_json::to_value(a.log(from)).ok());
+        server.extra = dashboard::routes(board.clone());
     }
     let server = http::serve(server, shelf.clone()).await.map_err(anyhow::Error::from)?;
     let addr = server.local_addr();
     let axon = opts.external.unwrap_or(addr);
     chain.serve_axon(netuid, axon).await?;
-    tracing::info!(%addr, %axon, run = %run.id, "serving; axon announced");
+    tracing::info!(%addr, %axon, run = %run.id, "serving; axon announced; dashboard at http://{addr}/");
 
     // The scorer: one window at a time, CPU-bound, off the async workers. Two windows may
     // wait; beyond that the loop says scoring is behind and leaves a window unscored.
@@ -223,7 +248,17 @@ where
         });
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(dashboard::watch(
+        chain.clone(),
+        run.clone(),
+        board.clone(),
+        stop.clone(),
+        opts.dashboard_every,
+    ));
+    let plot = opts.plot.clone().unwrap_or_else(|| state.root().join("loss.svg"));
     let window_loop = Loop {
+        board,
+        plot,
         fetcher: Fetcher::new(opts.fetch),
         chain,
         run,
@@ -243,5 +278,5 @@ where
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());
-    Ok(PeerHandle::new("validator", addr, status, metrics, stop, task, Vec::new()))
+    Ok(PeerHandle::new("validator", addr, status, metrics, stop, task, vec![watcher]))
 }

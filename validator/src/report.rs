@@ -19,11 +19,19 @@ pub struct Report<'a> {
     pub scores: &'a WindowScores,
     /// Uid, moving average, weight, after folding this window in.
     pub averages: Vec<(u16, f64, f32)>,
+    /// Tokens of the inner rounds applied before `S_w` (as far as this validator followed).
+    pub model_tokens: u64,
 }
 
 impl<'a> Report<'a> {
     /// The report of `scores` with the averages and weights (`power`, `min_gap`) after it.
-    pub fn new(scores: &'a WindowScores, averages: &Scores, power: f64, min_gap: f64) -> Self {
+    pub fn new(
+        scores: &'a WindowScores,
+        averages: &Scores,
+        power: f64,
+        min_gap: f64,
+        model_tokens: u64,
+    ) -> Self {
         let weights = averages.weights(power, min_gap);
         let averages = averages
             .uids
@@ -32,7 +40,7 @@ impl<'a> Report<'a> {
                 (*uid, s.average, weights.iter().find(|(u, _)| u == uid).map_or(0.0, |(_, w)| *w))
             })
             .collect();
-        Self { scores, averages }
+        Self { scores, averages, model_tokens }
     }
 
     /// The table for the log.
@@ -75,6 +83,37 @@ impl<'a> Report<'a> {
             );
         }
         out
+    }
+
+    /// The loss curve in the report file at `path`: the last `limit` windows' model loss and
+    /// tokens (a missing file: none). Reads at most the last 16 MiB; lines it cannot parse are
+    /// passed over.
+    pub fn history(path: &Path, limit: usize) -> Vec<crate::dashboard::Point> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let from = len.saturating_sub(16 << 20);
+        let mut text = String::new();
+        if f.seek(SeekFrom::Start(from)).is_err() || f.take(16 << 20).read_to_string(&mut text).is_err() {
+            return Vec::new();
+        }
+        #[derive(serde::Deserialize)]
+        struct Line {
+            window: u64,
+            model_loss: f64,
+            #[serde(default)]
+            model_tokens: u64,
+        }
+        let mut points: Vec<crate::dashboard::Point> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+            .map(|l| crate::dashboard::Point { window: l.window, loss: l.model_loss, tokens: l.model_tokens })
+            .collect();
+        points.sort_by_key(|p| p.window);
+        points.dedup_by_key(|p| p.window);
+        let excess = points.len().saturating_sub(limit);
+        points.drain(..excess);
+        points
     }
 
     /// Appends the JSON line to `path`.

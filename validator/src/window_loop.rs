@@ -56,6 +56,9 @@ pub enum ApprovalRecord {
 }
 
 pub(crate) struct Loop<C> {
+    pub(crate) board: crate::dashboard::Board,
+    /// Where the loss chart goes.
+    pub(crate) plot: std::path::PathBuf,
     pub(crate) chain: C,
     pub(crate) run: Arc<Run>,
     pub(crate) opts: ValidatorOptions,
@@ -95,9 +98,14 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
         let head = self.chain.best_number().await?;
         let fin = self.chain.finalized().await?;
         let now = self.run.schedule.window_of(head);
+        let phase = match self.run.schedule.phase(head) {
+            subnet_peer::Phase::Train => "train",
+            subnet_peer::Phase::Commit => "commit",
+        };
         self.set_status(|s| {
             s.head = head;
             s.window = now.0;
+            s.phase = phase;
         });
         self.collect(fin).await?;
         self.approve(fin, head).await?;
@@ -113,6 +121,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             self.metrics.caught_up.inc_by(to.0.saturating_sub(from.0));
         }
         self.archive_progress(&progress.updates);
+        self.count_tokens(&progress.updates);
         let global = &self.follower.global;
         self.metrics.sync_lag_windows.set(now.0.saturating_sub(global.window.0) as i64);
         let (window, fingerprint, sync) =
@@ -148,6 +157,26 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("saving the checkpoint of {}: {e:#}", self.follower.global.window),
+        }
+    }
+
+    /// Counts the tokens of the rounds the model moved past, for the dashboard (kept in
+    /// `tokens.json` with the model's window).
+    fn count_tokens(&self, updates: &[subnet_peer::sync::LoggedUpdate]) {
+        if updates.is_empty() {
+            return;
+        }
+        let c = &self.run.config;
+        let per_payload = c.inner.steps as u64 * c.inner.pages_per_step as u64 * c.data.page_len as u64;
+        for u in updates {
+            self.board.applied(Window(u.window), u.payloads.len(), per_payload);
+        }
+        let w = self.follower.global.window;
+        if let Some(tokens) = self.board.tokens_at(w) {
+            let doc = serde_json::json!({ "window": w.0, "tokens": tokens });
+            if let Err(e) = write_atomic(&self.state.root().join("tokens.json"), doc.to_string().as_bytes()) {
+                tracing::warn!("saving the token count: {e}");
+            }
         }
     }
 
@@ -305,7 +334,12 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
                 }
             }
             save_scores(self.state.root(), &self.scores)?;
-            let report = Report::new(&ws, &self.scores, self.opts.power, self.opts.eval.min_gap);
+            let point = self.board.scored(Window(ws.window), ws.model_loss, &ws.rows);
+            if let Err(e) = crate::dashboard::plot::write(&self.plot, &self.board.history()) {
+                tracing::warn!("writing the loss chart {}: {e}", self.plot.display());
+            }
+            let report =
+                Report::new(&ws, &self.scores, self.opts.power, self.opts.eval.min_gap, point.tokens);
             tracing::info!("\n{}", report.table());
             if let Err(e) = report.append(&self.state.root().join("reports.jsonl")) {
                 tracing::warn!("appending the report of {}: {e}", ws.window);
@@ -411,6 +445,17 @@ fn prune_approvals(root: &Path, keep: Window) {
         if name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()).is_some_and(|w| w < keep.0) {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+/// Tokens trained into the model of `window`, as `tokens.json` in `root` says (0 without it,
+/// or when it is of another window: the count then starts here).
+pub(crate) fn load_tokens(root: &Path, window: Window) -> u64 {
+    let Ok(bytes) = read_capped(&root.join("tokens.json"), 4096) else { return 0 };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    match (doc.get("window").and_then(|w| w.as_u64()), doc.get("tokens").and_then(|t| t.as_u64())) {
+        (Some(w), Some(t)) if w == window.0 => t,
+        _ => 0,
     }
 }
 

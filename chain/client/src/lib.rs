@@ -24,6 +24,6 @@ pub use client::{AccountId, BlockHash, Chain, ConnectOptions, Included};
 pub use error::{ChainError, Result};
 pub use ops::commitments::{Commitment, StoredCommitment, WindowCommitment};
 pub use ops::metagraph::{Axon, Metagraph, Neuron};
-pub use ops::queries::Hyperparameters;
+pub use ops::queries::{EpochPaid, Hyperparameters};
 pub use pool::PoolRejection;
 pub use wallet::{Keypair, Wallet, WalletError};

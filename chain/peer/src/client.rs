@@ -94,6 +94,8 @@ impl ChainSeam for ClientSeam {
                 uid: n.uid,
                 hotkey: n.hotkey.0,
                 incentive: n.incentive,
+                dividends: n.dividends,
+                emission: n.emission,
                 permit: n.validator_permit,
                 stake: n.stake,
                 axon: n.axon.map(|a| SocketAddr::new(a.ip, a.port)),

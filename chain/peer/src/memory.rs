@@ -150,6 +150,8 @@ impl MemoryChain {
             uid,
             hotkey,
             incentive: 0,
+            dividends: 0,
+            emission: 0,
             permit: false,
             stake: 0,
             axon: None,

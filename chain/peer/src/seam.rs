@@ -26,6 +26,10 @@ pub struct Neuron {
     pub hotkey: Hotkey,
     /// `Incentive[uid]`.
     pub incentive: u16,
+    /// `Dividends[uid]`.
+    pub dividends: u16,
+    /// `Emission[uid]`: its payout at the last epoch, rao.
+    pub emission: u64,
     /// `ValidatorPermit[uid]`.
     pub permit: bool,
     /// Stake on the hotkey in the subnet, rao.

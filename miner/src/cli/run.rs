@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Windows of payloads kept and served [default: 8].
     #[arg(long, env = "MINER_RETENTION")]
     retention: Option<u64>,
+    /// Wait for each window's model to settle before training, instead of training on the
+    /// model predicted from the previous window's candidates (and dropping the round if the
+    /// prediction was wrong).
+    #[arg(long, env = "MINER_NO_PREDICT")]
+    no_predict: bool,
     /// A TOML file with any of the settings above (keys as the flags, with `_`).
     #[arg(long, env = "MINER_SETTINGS")]
     settings: Option<PathBuf>,
@@ -63,6 +68,7 @@ struct SettingsFile {
     listen: Option<SocketAddr>,
     external: Option<SocketAddr>,
     retention: Option<u64>,
+    no_predict: Option<bool>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -93,6 +99,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     opts.listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8091)));
     opts.external = args.external.or(file.external);
     opts.retention = args.retention.or(file.retention).unwrap_or(opts.retention);
+    opts.predict = !(args.no_predict || file.no_predict.unwrap_or(false));
 
     // Everything local first: a missing dataset or wallet is said before any chain round trip.
     miner::node::open_dataset(&run, &opts.data_dir)?;

@@ -20,6 +20,9 @@ pub fn render(s: &MinerStatus) -> String {
         }
         None => line += " | no commit yet",
     }
+    if let Some((w, _, what)) = &s.predicted {
+        line += &format!(" | predicted w{w}: {what}");
+    }
     line += &format!(
         " | model w{} {} | {}",
         s.model_window,

@@ -143,6 +143,10 @@ async fn two_miners_commit_every_window_and_end_on_the_same_model() {
     }
     let text = a.metrics().encode();
     assert!(text.contains("miner_windows_committed_total"), "{text}");
+    // Each round trained on the model predicted once the previous window's candidates were
+    // final, and the settled model was that one.
+    assert!(counter(&text, r#"miner_predictions_total{outcome="confirmed"}"#) >= 3, "{text}");
+    assert_eq!(counter(&text, r#"miner_predictions_total{outcome="wrong"}"#), 0, "{text}");
     assert!(a.metrics().updates_applied.get() >= 3);
     // Each payload of the update is held by every miner that applied it.
     let fetched = Fetcher::new(FetcherConfig::default());
@@ -173,6 +177,41 @@ async fn without_approvals_the_model_stays_and_a_round_too_long_is_skipped() {
         .unwrap();
     assert!(matches!(record, Some(Status::Skipped { .. })), "{record:?}");
     assert!(m.metrics().encode().contains("miner_windows_skipped_total{reason="));
+    m.shutdown().await.unwrap();
+}
+
+/// The value of a counter line in a Prometheus text exposition (0 if absent).
+fn counter(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse::<f64>().ok()))
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_prediction_is_dropped_and_the_window_trained_again_on_the_settled_model() {
+    // Nobody approves, so every update is empty; but the lone miner (incentive 1, so a single
+    // payload may pass) predicts its own payload into it, every window.
+    let net = Net::new(150, 3);
+    net.register(1);
+    let genesis = subnet_peer::sync::Global::genesis(&net.run()).unwrap().fingerprint;
+    let m = net.spawn(1).await;
+    net.until_window(5).await;
+    let text = m.metrics().encode();
+    assert!(counter(&text, r#"miner_predictions_total{outcome="wrong"}"#) >= 2, "{text}");
+    assert_eq!(counter(&text, r#"miner_predictions_total{outcome="confirmed"}"#), 0, "{text}");
+    // The dropped rounds were never committed: each committed payload is based on the settled
+    // model (still the genesis one), trained again once it settled.
+    let commits = net.commits(1);
+    let revealed: Vec<_> = commits.iter().filter(|(_, w, _)| (2..=3).contains(w)).collect();
+    assert_eq!(revealed.len(), 2, "{commits:?} {:?}", m.status());
+    let run = net.run();
+    let size = run.codec.payload_bytes();
+    for (_, w, hash) in revealed {
+        let bytes =
+            Fetcher::new(FetcherConfig::default()).payload(&[m.local_addr()], hash, size).await.unwrap();
+        let header = run.codec.decode(&bytes).unwrap().header;
+        assert_eq!((header.window, header.base), (*w, genesis), "window {w}");
+    }
     m.shutdown().await.unwrap();
 }
 

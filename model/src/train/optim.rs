@@ -24,6 +24,8 @@ impl Default for AdamWConfig {
     }
 }
 
+/// Cloning copies the moments: a snapshot to go back to when a round is dropped.
+#[derive(Clone)]
 pub struct AdamW {
     cfg: AdamWConfig,
     m: Vec<Vec<f32>>,

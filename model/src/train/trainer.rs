@@ -61,6 +61,17 @@ impl Trainer {
         self.opt.save(path)
     }
 
+    /// The optimizer's state in memory (moments and step count).
+    pub fn optimizer(&self) -> &AdamW {
+        &self.opt
+    }
+
+    /// Puts back an optimizer state taken with [`Trainer::optimizer`] from this trainer, as
+    /// if the rounds since had not run.
+    pub fn set_optimizer(&mut self, opt: AdamW) {
+        self.opt = opt;
+    }
+
     /// Restores an optimizer state saved for a model of the same shapes.
     pub fn load_optimizer(&mut self, path: &std::path::Path) -> Result<()> {
         self.opt.load(path)

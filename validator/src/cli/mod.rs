@@ -1,6 +1,7 @@
-//! The command line: `validator run` and the shared chain commands.
+//! The command line: `validator run`, `validator status` and the shared chain commands.
 
 mod run;
+mod status;
 
 use clap::{Parser, Subcommand};
 use subnet_client::cli::ChainCommand;
@@ -21,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Approve, score and set weights, window after window, until Ctrl-C.
     Run(Box<run::RunArgs>),
+    /// Show a running validator's dashboard (window, model, loss, every uid) as a table.
+    Status(status::StatusArgs),
     #[command(flatten)]
     Chain(ChainCommand),
 }
@@ -28,6 +31,7 @@ enum Command {
 pub fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Status(args) => status::status(args),
         Command::Chain(command) => {
             subnet_client::cli::run_blocking(command)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Checkpoints kept; the update log and its payloads go back to the oldest [default: 3].
     #[arg(long, env = "VALIDATOR_CHECKPOINTS_KEPT")]
     checkpoints_kept: Option<usize>,
+    /// Where the loss chart (SVG) is written after every scored window [default: loss.svg in
+    /// the state directory]. The live dashboard is at the HTTP address's `/`.
+    #[arg(long, env = "VALIDATOR_PLOT")]
+    plot: Option<PathBuf>,
     /// A TOML file with any of the settings above (keys as the flags, with `_`).
     #[arg(long, env = "VALIDATOR_SETTINGS")]
     settings: Option<PathBuf>,
@@ -79,6 +83,7 @@ struct SettingsFile {
     version_key: Option<u64>,
     checkpoint_every: Option<u64>,
     checkpoints_kept: Option<usize>,
+    plot: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -96,6 +101,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
                 config: daemon::relative_to(base, f.config),
                 data: daemon::relative_to(base, f.data),
                 state_dir: daemon::relative_to(base, f.state_dir),
+                plot: daemon::relative_to(base, f.plot),
                 ..f
             }
         }
@@ -113,6 +119,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     opts.version_key = args.version_key.or(file.version_key).unwrap_or(opts.version_key);
     opts.checkpoint_every = args.checkpoint_every.or(file.checkpoint_every).unwrap_or(opts.checkpoint_every);
     opts.checkpoints_kept = args.checkpoints_kept.or(file.checkpoints_kept).unwrap_or(opts.checkpoints_kept);
+    opts.plot = args.plot.or(file.plot);
 
     // Everything local first: a missing dataset or wallet is said before any chain round trip.
     subnet_peer::sync::open_dataset(&run, &opts.data_dir)?;

@@ -141,3 +141,86 @@ pub(crate) async fn ensure_subnet(at: &AtBlock, netuid: u16) -> Result<()> {
         Err(ChainError::Refused(format!("subnet {netuid} does not exist on this chain")))
     }
 }
+
+/// What one epoch paid, from its `EpochRun` event (rao).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochPaid {
+    /// The subnet.
+    pub netuid: u16,
+    /// The block it ran in.
+    pub block: u64,
+    /// To the subnet owner.
+    pub owner: u64,
+    /// To the miners, by incentive.
+    pub miners: u64,
+    /// To the validators, by dividends.
+    pub validators: u64,
+    /// Left pending for the next epoch.
+    pub carried: u64,
+}
+
+impl EpochPaid {
+    /// Everything it paid out (and minted).
+    pub fn paid(&self) -> u64 {
+        self.owner.saturating_add(self.miners).saturating_add(self.validators)
+    }
+}
+
+impl Chain {
+    /// `Balances.TotalIssuance` at block `number` (rao); `None` if there is no such block.
+    pub async fn total_issuance_at(&self, number: u64) -> Result<Option<u64>> {
+        let Some(at) = self.at_number(number).await? else { return Ok(None) };
+        let issuance = at
+            .storage()
+            .fetch(chain::storage().balances().total_issuance(), ())
+            .await
+            .map_err(rpc_error)?
+            .decode()
+            .map_err(|e| ChainError::Decode(format!("Balances.TotalIssuance: {e}")))?;
+        Ok(Some(issuance))
+    }
+
+    /// The epochs that ran in block `number` (none if there is no such block).
+    pub async fn epochs_at(&self, number: u64) -> Result<Vec<EpochPaid>> {
+        let Some(at) = self.at_number(number).await? else { return Ok(Vec::new()) };
+        let events = at
+            .events()
+            .fetch()
+            .await
+            .map_err(|e| ChainError::Decode(format!("events of block {number}: {e}")))?;
+        events
+            .find::<chain::subtensor_module::events::EpochRun>()
+            .map(|e| {
+                let e = e.map_err(|e| ChainError::Decode(format!("EpochRun in block {number}: {e}")))?;
+                Ok(EpochPaid {
+                    netuid: e.netuid,
+                    block: e.block,
+                    owner: e.owner,
+                    miners: e.miners,
+                    validators: e.validators,
+                    carried: e.carried,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Chain {
+    /// Transaction fees charged in block `number` (its `TransactionFeePaid` events, tips
+    /// included), rao. This runtime burns them, so they leave the total issuance.
+    pub async fn fees_at(&self, number: u64) -> Result<u64> {
+        let Some(at) = self.at_number(number).await? else { return Ok(0) };
+        let events = at
+            .events()
+            .fetch()
+            .await
+            .map_err(|e| ChainError::Decode(format!("events of block {number}: {e}")))?;
+        let mut fees = 0u64;
+        for e in events.find::<chain::transaction_payment::events::TransactionFeePaid>() {
+            let e =
+                e.map_err(|e| ChainError::Decode(format!("TransactionFeePaid in block {number}: {e}")))?;
+            fees = fees.saturating_add(e.actual_fee);
+        }
+        Ok(fees)
+    }
+}

@@ -206,6 +206,17 @@ impl Fetcher {
         self.body(&format!("http://{addr}/updates?from={from}"), limit).await
     }
 
+    /// Any `GET` of a peer's server (`url` in full), at most `limit` bytes; 200 only.
+    pub async fn get(&self, url: &str, limit: usize) -> Result<Vec<u8>, FetchError> {
+        self.body(url, limit).await
+    }
+
+    /// A peer's `GET /status` document, at most `limit` bytes of JSON. Unverified: what a
+    /// peer says of itself.
+    pub async fn status(&self, addr: SocketAddr, limit: usize) -> Result<Vec<u8>, FetchError> {
+        self.body(&format!("http://{addr}/status"), limit).await
+    }
+
     /// One attempt at one holder.
     pub async fn once(&self, addr: SocketAddr, hash: &[u8; 32], size: usize) -> Result<Vec<u8>, FetchError> {
         let body = self.body(&format!("http://{addr}/payload/{}", hex::encode(hash)), size).await?;

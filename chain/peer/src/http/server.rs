@@ -1,5 +1,6 @@
 //! The read-only server: `GET /payload/{hash}`, `GET /status`, `GET /metrics`,
-//! `GET /checkpoint` and, on a validator, `GET /checkpoint/{w}` and `GET /updates?from={w}`.
+//! `GET /checkpoint` and, on a validator, `GET /checkpoint/{w}`, `GET /updates?from={w}` and
+//! whatever else it adds (its dashboard).
 //!
 //! It serves only what the loop put on the [`Shelf`] (a miner puts its payload there once the
 //! commit deadline is finalized, never before) or what its archive holds, at most `max_in_flight` requests at once (503
@@ -109,6 +110,8 @@ pub struct ServerConfig {
     pub archived_checkpoint: ArchivedCheckpointFn,
     /// `GET /updates?from={w}`.
     pub updates: UpdatesFn,
+    /// More routes (a validator's dashboard), under the same bounds.
+    pub extra: Router,
 }
 
 impl ServerConfig {
@@ -125,6 +128,7 @@ impl ServerConfig {
             archived_payload: Arc::new(|_| None),
             archived_checkpoint: Arc::new(|_| None),
             updates: Arc::new(|_| None),
+            extra: Router::new(),
         }
     }
 }
@@ -188,6 +192,7 @@ pub async fn serve(cfg: ServerConfig, shelf: Shelf) -> Result<ServerHandle, Serv
         .await
         .map_err(|source| ServeError::Bind { addr: cfg.addr, source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.addr, source })?;
+    let extra = cfg.extra.clone();
     let app = App { shelf, slots: Arc::new(Semaphore::new(cfg.max_in_flight)), cfg };
     let router = Router::new()
         .route("/payload/{hash}", get(payload))
@@ -196,8 +201,9 @@ pub async fn serve(cfg: ServerConfig, shelf: Shelf) -> Result<ServerHandle, Serv
         .route("/checkpoint", get(checkpoint))
         .route("/checkpoint/{window}", get(archived_checkpoint))
         .route("/updates", get(updates))
-        .layer(middleware::from_fn_with_state(app.clone(), bounded))
-        .with_state(app);
+        .with_state(app.clone())
+        .merge(extra)
+        .layer(middleware::from_fn_with_state(app, bounded));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, router).with_graceful_shutdown(async {

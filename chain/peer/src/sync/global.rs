@@ -156,14 +156,7 @@ impl Global {
     /// header checked against the run, the window, this model's fingerprint and the uid's
     /// hotkey), takes the outer step and records the clip thresholds. On error nothing changes.
     pub fn apply(&mut self, run: &Run, payloads: &[UpdatePayload]) -> anyhow::Result<Aggregate> {
-        let mut decoded = Vec::with_capacity(payloads.len());
-        for p in payloads {
-            let payload = run.codec.decode(&p.bytes).map_err(|e| Refused { uid: p.uid, error: e })?;
-            decoded.push((p.uid, payload));
-        }
-        let registered: BTreeMap<u16, [u8; 32]> = payloads.iter().map(|p| (p.uid, p.hotkey)).collect();
-        let want = run.expected(self.window, self.fingerprint);
-        let agg = aggregate(&run.codec, &decoded, &want, &registered, &run.clip, &self.clip)?;
+        let agg = self.aggregate(run, payloads)?;
         let mut outer = self.outer.clone();
         outer.apply_to(&self.params, &agg.update)?;
         let mut clip = self.clip.clone();
@@ -173,6 +166,37 @@ impl Global {
         self.fingerprint = self.params.fingerprint()?;
         self.window = self.window.next();
         Ok(agg)
+    }
+}
+
+impl Global {
+    /// What [`Global::apply`] would make of this model, without changing it: the parameters
+    /// of `S_{w+1}` as flat vectors in spec order, and their fingerprint.
+    pub fn predict(
+        &self,
+        run: &Run,
+        payloads: &[UpdatePayload],
+    ) -> anyhow::Result<(Vec<Vec<f32>>, [u8; 32])> {
+        let mut params = self.params.to_vecs()?;
+        if payloads.is_empty() {
+            return Ok((params, self.fingerprint));
+        }
+        let agg = self.aggregate(run, payloads)?;
+        self.outer.clone().apply(&mut params, &agg.update)?;
+        let fingerprint = self.params.fingerprint_of(&params)?;
+        Ok((params, fingerprint))
+    }
+
+    /// Decodes the payloads and aggregates them on this model (every header checked).
+    fn aggregate(&self, run: &Run, payloads: &[UpdatePayload]) -> anyhow::Result<Aggregate> {
+        let mut decoded = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            let payload = run.codec.decode(&p.bytes).map_err(|e| Refused { uid: p.uid, error: e })?;
+            decoded.push((p.uid, payload));
+        }
+        let registered: BTreeMap<u16, [u8; 32]> = payloads.iter().map(|p| (p.uid, p.hotkey)).collect();
+        let want = run.expected(self.window, self.fingerprint);
+        Ok(aggregate(&run.codec, &decoded, &want, &registered, &run.clip, &self.clip)?)
     }
 }
 

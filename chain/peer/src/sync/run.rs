@@ -104,6 +104,34 @@ impl Run {
         Expected { netuid: self.netuid(), window: w.0, base, run_id: self.id.0 }
     }
 
+    /// The first field of a payload header that is not what a payload of `w` by `hotkey` on
+    /// `base` must say: (field, found, expected), in hex where binary. The codec's own fields
+    /// are checked by decoding.
+    pub fn header_mismatch(
+        &self,
+        h: &model::codec::Header,
+        w: Window,
+        base: [u8; 32],
+        hotkey: &[u8; 32],
+    ) -> Option<(&'static str, String, String)> {
+        if h.run_id != self.id.0 {
+            return Some(("run id", hex::encode(h.run_id), self.id.to_string()));
+        }
+        if h.netuid != self.netuid() {
+            return Some(("netuid", h.netuid.to_string(), self.netuid().to_string()));
+        }
+        if h.window != w.0 {
+            return Some(("window", h.window.to_string(), w.0.to_string()));
+        }
+        if &h.hotkey != hotkey {
+            return Some(("hotkey", hex::encode(h.hotkey), hex::encode(hotkey)));
+        }
+        if h.base != base {
+            return Some(("base model", hex::encode(h.base), hex::encode(base)));
+        }
+        None
+    }
+
     /// A fresh outer optimizer.
     pub fn outer_optimizer(&self) -> OuterOptimizer {
         OuterOptimizer::new(self.outer)
