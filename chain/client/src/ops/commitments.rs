@@ -250,20 +250,7 @@ impl Chain {
     /// Who set a commitment in block `number` (its `Commitments.Commitment` events), with the
     /// subnet; none if there is no such block.
     pub async fn commitments_set_at(&self, number: u64) -> Result<Vec<(u16, AccountId)>> {
-        let Some(at) = self.at_number(number).await? else { return Ok(Vec::new()) };
-        let events = at
-            .events()
-            .fetch()
-            .await
-            .map_err(|e| ChainError::Decode(format!("events of block {number}: {e}")))?;
-        events
-            .find::<chain::commitments::events::Commitment>()
-            .map(|e| {
-                let e = e.map_err(|e| {
-                    ChainError::Decode(format!("Commitments.Commitment in block {number}: {e}"))
-                })?;
-                Ok((e.netuid, e.who))
-            })
-            .collect()
+        let events = self.events_at::<chain::commitments::events::Commitment>(number).await?;
+        Ok(events.into_iter().map(|e| (e.netuid, e.who)).collect())
     }
 }

@@ -182,25 +182,32 @@ impl Chain {
 
     /// The epochs that ran in block `number` (none if there is no such block).
     pub async fn epochs_at(&self, number: u64) -> Result<Vec<EpochPaid>> {
+        let events = self.events_at::<chain::subtensor_module::events::EpochRun>(number).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| EpochPaid {
+                netuid: e.netuid,
+                block: e.block,
+                owner: e.owner,
+                miners: e.miners,
+                validators: e.validators,
+                carried: e.carried,
+            })
+            .collect())
+    }
+
+    /// The events of type `E` in finalized block `number` (none if there is no such block yet).
+    pub(crate) async fn events_at<E: subxt::events::DecodeAsEvent>(&self, number: u64) -> Result<Vec<E>> {
         let Some(at) = self.at_number(number).await? else { return Ok(Vec::new()) };
         let events = at
             .events()
             .fetch()
             .await
             .map_err(|e| ChainError::Decode(format!("events of block {number}: {e}")))?;
+        let name = std::any::type_name::<E>().rsplit("::").next().unwrap_or("event");
         events
-            .find::<chain::subtensor_module::events::EpochRun>()
-            .map(|e| {
-                let e = e.map_err(|e| ChainError::Decode(format!("EpochRun in block {number}: {e}")))?;
-                Ok(EpochPaid {
-                    netuid: e.netuid,
-                    block: e.block,
-                    owner: e.owner,
-                    miners: e.miners,
-                    validators: e.validators,
-                    carried: e.carried,
-                })
-            })
+            .find::<E>()
+            .map(|e| e.map_err(|e| ChainError::Decode(format!("{name} in block {number}: {e}"))))
             .collect()
     }
 }
@@ -209,18 +216,7 @@ impl Chain {
     /// Transaction fees charged in block `number` (its `TransactionFeePaid` events, tips
     /// included), rao. This runtime burns them, so they leave the total issuance.
     pub async fn fees_at(&self, number: u64) -> Result<u64> {
-        let Some(at) = self.at_number(number).await? else { return Ok(0) };
-        let events = at
-            .events()
-            .fetch()
-            .await
-            .map_err(|e| ChainError::Decode(format!("events of block {number}: {e}")))?;
-        let mut fees = 0u64;
-        for e in events.find::<chain::transaction_payment::events::TransactionFeePaid>() {
-            let e =
-                e.map_err(|e| ChainError::Decode(format!("TransactionFeePaid in block {number}: {e}")))?;
-            fees = fees.saturating_add(e.actual_fee);
-        }
-        Ok(fees)
+        let events = self.events_at::<chain::transaction_payment::events::TransactionFeePaid>(number).await?;
+        Ok(events.iter().fold(0u64, |sum, e| sum.saturating_add(e.actual_fee)))
     }
 }
