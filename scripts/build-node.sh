@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the devnet node, `subnet-node` (release), with the fast-blocks wasm runtime embedded,
-# installing what the build needs first. Prints the binary's path.
+# installing what the build needs first. Prints the binary's path. The node is built as part of
+# the one workspace build (scripts/lib.sh, build_workspace), so the miner, the validator and the
+# tests come with it and a later test run compiles nothing again.
 #
 #   scripts/build-node.sh
 #
@@ -9,5 +11,5 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 no_args_but_help "$@"
-build_node
+build_workspace
 echo "$NODE_BIN"

@@ -39,10 +39,11 @@ need_cargo() {
   command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs)"
 }
 
-# Build prerequisites and the default corpus (Debian's fortunes, BSD licence). libopenblas0 is
-# only for the optional `--gemm openblas` backend (loaded at run time) and its tests.
+# Build prerequisites (mold is the linker: .cargo/config.toml) and the default corpus (Debian's
+# fortunes, BSD licence). libopenblas0 is only for the optional `--gemm openblas` backend (loaded
+# at run time) and its tests.
 setup_prereqs() {
-  need_apt fortunes libopenblas0 pkg-config gcc g++ python3
+  need_apt fortunes libopenblas0 pkg-config gcc g++ mold python3
   need_cargo
 }
 
@@ -59,21 +60,14 @@ build_release() {
 
 # The devnet node's build prerequisites (litep2p/libp2p need protoc; ParityDb needs no libclang).
 setup_node_prereqs() {
-  need_apt protobuf-compiler libssl-dev pkg-config gcc g++
+  need_apt protobuf-compiler libssl-dev pkg-config gcc g++ mold
   need_cargo
 }
 
 NODE_BIN="$BIN_DIR/subnet-node"
-
-# The devnet node (release) with the fast-blocks wasm runtime embedded. Always this exact cargo
-# command, so the localnet, the tests and CI share one build of the node stack.
-build_node() {
-  setup_node_prereqs
-  local wasm
-  wasm=$("$REPO_ROOT/scripts/build-runtime-wasm.sh" --features fast-blocks)
-  log "building subnet-node (release, runtime $wasm)"
-  (cd "$REPO_ROOT" && SUBNET_RUNTIME_WASM="$wasm" cargo build --release --locked -p subnet-node)
-}
+# The fast-blocks wasm runtime the node embeds. Every cargo command that builds the node hands
+# it the same file, so none of them rebuilds the node for a changed environment.
+export SUBNET_RUNTIME_WASM="${SUBNET_RUNTIME_WASM:-$CACHE_HOME/runtime/subnet_runtime-fast-blocks.wasm}"
 
 CHAIN_VENV="$CACHE_HOME/chain-venv"
 CHAIN_PY="$CHAIN_VENV/bin/python"
@@ -97,13 +91,6 @@ setup_chain_venv() {
   setup_venv "$CHAIN_VENV" "$REPO_ROOT/scripts/chain/requirements.txt" substrate-interface
 }
 
-# build_binaries: the miner and validator. Built as `cargo test` builds them (their CLI tests
-# need them), so the localnet and the tests share one build instead of resolving features twice.
-build_binaries() {
-  cargo test --release --locked --workspace --exclude chain-bench --exclude subnet-node \
-    --features "$CHAIN_TEST_FEATURES" --no-run >&2
-}
-
 # Bittensor's wallet package for the wallet interop check (scripts/wallet-interop.sh).
 WALLET_VENV="$CACHE_HOME/btwallet-venv"
 WALLET_PY="$WALLET_VENV/bin/python"
@@ -111,9 +98,24 @@ setup_wallet_venv() {
   setup_venv "$WALLET_VENV" "$REPO_ROOT/scripts/wallet/requirements.txt" bittensor-wallet
 }
 
-# Features every test build uses, so the chain stack is compiled once in one configuration:
-# runtime-benchmarks also runs each pallet benchmark once on the mock runtime.
+# Features every build of the workspace uses, so the chain stack is compiled once in one
+# configuration: runtime-benchmarks also runs each pallet benchmark once on the mock runtime.
+# The node gets the runtime's benchmark code natively too, which changes nothing it does: the
+# chain runs the wasm runtime, built without it.
 CHAIN_TEST_FEATURES="subnet-runtime/runtime-benchmarks"
+# The workspace as one cargo build: the node, the miner, validator and localnet binaries and
+# every test, with one feature resolution, so nothing of it is compiled twice (chain-bench, the
+# weight benchmarks' node, builds on its own: scripts/bench/chain-weights.sh).
+WORKSPACE_ARGS=(--release --locked --workspace --exclude chain-bench --features "$CHAIN_TEST_FEATURES")
+
+# build_workspace: the wasm runtime, then everything `cargo test` runs (`--no-run`: the tests
+# then find it all fresh), which includes the node and the binaries the localnet starts.
+build_workspace() {
+  setup_node_prereqs
+  "$REPO_ROOT/scripts/build-runtime-wasm.sh" --features fast-blocks --out "$SUBNET_RUNTIME_WASM" >/dev/null
+  log "building the node, the miner, validator and localnet binaries and the tests (release, runtime $SUBNET_RUNTIME_WASM)"
+  (cd "$REPO_ROOT" && cargo test "${WORKSPACE_ARGS[@]}" --no-run)
+}
 
 FORTUNES_DIR="${FORTUNES_DIR:-/usr/share/games/fortunes}"
 DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"

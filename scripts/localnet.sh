@@ -47,9 +47,7 @@ case "$preset" in tiny|small) ;; *) die "--preset is tiny or small, not '$preset
 
 if [ "$build" -eq 1 ]; then
   setup_prereqs
-  build_node
-  log "building the localnet, miner, validator and model binaries (the test build)"
-  (cd "$REPO_ROOT" && build_binaries)
+  build_workspace
 fi
 [ "$build_only" -eq 1 ] && { log "built $NODE_BIN and $BIN_DIR/localnet"; exit 0; }
 for bin in "$NODE_BIN" "$BIN_DIR/localnet" "$BIN_DIR/miner" "$BIN_DIR/validator"; do

@@ -13,16 +13,13 @@ log "checking formatting"
 cargo fmt --all --check
 log "independent page-assignment reference (Python)"
 python3 scripts/pages_reference.py --check
-log "the runtime builds to wasm (catches no_std breakage the native build cannot see), then the node"
-# build_node builds the wasm first; its "runtime wasm ok" line is counted as a check.
-build_node 2>&1 | tee "$out"
+log "the runtime builds to wasm (catches no_std breakage the native build cannot see), then the workspace"
+# One cargo build: the node, the binaries and every test. The wasm's "runtime wasm ok" line is
+# counted as a check.
+build_workspace 2>&1 | tee "$out"
 log "running cargo tests"
-# The node and chain-bench are built on their own (build_node, scripts/bench/chain-weights.sh):
-# the tests run the node binary, they do not link the node stack.
-SUBNET_NODE_BIN="$NODE_BIN" CHROMIUM=/usr/bin/chromium cargo test --release --workspace --exclude chain-bench --exclude subnet-node \
-  --locked --features "$CHAIN_TEST_FEATURES" 2>&1 | tee -a "$out"
-log "the miner and validator binaries; wallets move both ways with bittensor-wallet (PyPI)"
-build_binaries 2>&1 | tee -a "$out"
+SUBNET_NODE_BIN="$NODE_BIN" CHROMIUM=/usr/bin/chromium cargo test "${WORKSPACE_ARGS[@]}" 2>&1 | tee -a "$out"
+log "wallets move both ways with bittensor-wallet (PyPI)"
 bash scripts/wallet-interop.sh --no-build 2>&1 | tee -a "$out"
 log "HF transformers loads our checkpoints with the same logits"
 bash scripts/check/hf.sh | tee -a "$out"

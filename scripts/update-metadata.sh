@@ -4,14 +4,14 @@
 #   scripts/update-metadata.sh
 #
 # Builds the node, starts a throwaway dev chain and saves what its runtime serves. The test
-# `checked_in_metadata_matches_the_runtime` (chain/devnode/tests/metadata.rs) fails while the
+# `checked_in_metadata_matches_the_runtime` (chain/devnode/tests/devnode/metadata.rs) fails while the
 # checked-in file differs, so commit the result together with the runtime change.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 no_args_but_help "$@"
-build_node
+build_workspace
 mkdir -p "$REPO_ROOT/metadata"
 cd "$REPO_ROOT"
-SUBNET_NODE_BIN="$NODE_BIN" UPDATE_METADATA=1 cargo test --release --locked -p subnet-devnode \
-  --test metadata -- --nocapture
+SUBNET_NODE_BIN="$NODE_BIN" UPDATE_METADATA=1 cargo test "${WORKSPACE_ARGS[@]}" --test devnode \
+  -- --nocapture metadata::
 git -C "$REPO_ROOT" status --short metadata/

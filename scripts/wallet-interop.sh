@@ -17,7 +17,7 @@ esac
 
 setup_wallet_venv
 if [ "$build" = 1 ]; then
-  build_binaries
+  build_workspace
 fi
 miner="$BIN_DIR/miner"
 [ -x "$miner" ] || die "$miner is missing; run without --no-build"

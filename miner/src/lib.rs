@@ -3,7 +3,7 @@
 //! the `miner` binary is a thin CLI over it, and tests run several in one process.
 //!
 //! - [`node`]: options, status, start-up checks and [`spawn`]; the loop itself is in
-//!   `window_loop` (reveal, join, sync, offer), `own_window` (train, compress, store,
+//!   `window_loop` (join, sync, offer), `reveal` (a task of its own), `own_window` (train, compress, store,
 //!   commit) and `predicted` (training on the predicted model before it settles); the shared model and its sync are `subnet_peer::sync`, which the validator uses too;
 //! - [`metrics`]: what `GET /metrics` reports.
 #![warn(missing_docs)]
@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod node;
 mod own_window;
 mod predicted;
+mod reveal;
 mod window_loop;
 
 pub use node::{spawn, MinerHandle, MinerOptions, MinerStatus, StartError};

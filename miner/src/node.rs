@@ -1,6 +1,7 @@
 //! A running miner: its options and status, start-up checks, its HTTP server and axon, and the
-//! window loop (`window_loop`) as one task, with a clock task beside it so a long
-//! inner round still sees the chain move.
+//! window loop (`window_loop`) as one task, with a clock task beside it so a long inner round
+//! still sees the chain move, and the reveal task (`reveal`) so a long round never holds a
+//! payload back from the validators.
 //!
 //! Per window `w` (docs/protocol.md, section 2): reveal what it committed once `D_{w-1}` is
 //! finalized; sync `S_w` once `A_{w-1}` is (training meanwhile on the `S_w` predicted once
@@ -25,6 +26,7 @@ use subnet_peer::{ChainSeam, Window};
 use subnet_peer::sync::{load_or_genesis, server_config, Follower, PeerHandle, Run};
 
 use crate::metrics::Metrics;
+use crate::reveal::Revealer;
 use crate::window_loop::{Loop, Timings};
 
 /// How a miner runs, beyond the run configuration.
@@ -211,6 +213,16 @@ where
             }
         })
     };
+    let revealer = Revealer {
+        chain: chain.clone(),
+        schedule: run.schedule,
+        payload_bytes: run.codec.payload_bytes() as u64,
+        retention: opts.retention,
+        state: state.clone(),
+        shelf: shelf.clone(),
+        revealed: Default::default(),
+    };
+    let reveal = tokio::spawn(revealer.run(opts.poll, stop.clone()));
     let fetcher = Fetcher::new(opts.fetch);
     let window_loop = Loop {
         chain,
@@ -228,12 +240,11 @@ where
         status: status.clone(),
         head,
         stop: stop.clone(),
-        revealed: Default::default(),
         predicted: None,
         speculation: None,
         timings: Timings { window: u64::MAX, ..Default::default() },
         _server: server,
     };
     let task = tokio::spawn(window_loop.run());
-    Ok(PeerHandle::new("miner", addr, status, metrics, stop, task, vec![clock]))
+    Ok(PeerHandle::new("miner", addr, status, metrics, stop, task, vec![clock, reveal]))
 }

@@ -1,7 +1,7 @@
-//! The miner's window loop, one tick at a time: look at the chain, reveal what was committed
-//! once its deadline is finalized, follow the run to `S_w` (`subnet_peer::sync::Follower`:
-//! replay, join from a checkpoint, offer ours), prune, then do this window's own work
-//! (`own_window`), or, while `S_w` has not settled, train on its prediction (`predicted`).
+//! The miner's window loop, one tick at a time: look at the chain, follow the run to `S_w`
+//! (`subnet_peer::sync::Follower`: replay, join from a checkpoint, offer ours), prune, then do
+//! this window's own work (`own_window`), or, while `S_w` has not settled, train on its
+//! prediction (`predicted`). Revealing what was committed is a task of its own (`reveal`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use model::data::Dataset;
 use model::outer::ErrorFeedback;
 use model::train::Trainer;
 use subnet_peer::http::{Fetcher, ServerHandle, Shelf};
-use subnet_peer::state::{StateDir, Status};
+use subnet_peer::state::StateDir;
 use subnet_peer::sync::{Follower, Run};
 use subnet_peer::{ChainSeam, Phase, Window};
 
@@ -51,8 +51,6 @@ pub(crate) struct Loop<C> {
     pub(crate) status: Arc<Mutex<MinerStatus>>,
     pub(crate) head: Arc<AtomicU64>,
     pub(crate) stop: Arc<AtomicBool>,
-    /// Windows whose reveal is decided.
-    pub(crate) revealed: std::collections::BTreeSet<Window>,
     pub(crate) timings: Timings,
     /// The last window a prediction was made (or given up) for.
     pub(crate) predicted: Option<Window>,
@@ -135,7 +133,6 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             self.timings =
                 Timings { window: now.0, started: seen_start.then(Instant::now), ..Default::default() };
         }
-        self.reveal(fin.number, now)?;
         self.follow(fin, now).await;
         self.metrics.sync_lag_windows.set(now.0.saturating_sub(self.follower.global.window.0) as i64);
         self.retain(now);
@@ -143,40 +140,6 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
             self.work(now, fin).await?;
         } else if self.follower.trusted() && self.follower.global.window.next() == now {
             self.speculate(now).await?;
-        }
-        Ok(())
-    }
-
-    /// Puts each committed payload whose deadline is finalized on the shelf. A window whose
-    /// reveal is decided (revealed, or nothing to reveal) is not looked at again.
-    fn reveal(&mut self, finalized: u64, now: Window) -> anyhow::Result<()> {
-        let size = self.run.codec.payload_bytes() as u64;
-        let oldest = Window(now.0.saturating_sub(self.opts.retention));
-        self.revealed.retain(|w| *w >= oldest);
-        for w in oldest.0..=now.0 {
-            let w = Window(w);
-            let Some(deadline) = self.run.schedule.commit_deadline(w) else { continue };
-            if deadline > finalized || self.revealed.contains(&w) {
-                continue;
-            }
-            match self.state.record(w)? {
-                Some(Status::Committed { hash, .. }) => {
-                    let hash = parse_hash(&hash)?;
-                    match self.state.payload(w, &hash, size)? {
-                        Some(bytes) => {
-                            self.shelf.put(w, hash, bytes.into());
-                            tracing::info!("revealed the payload of {w} ({})", short(&hash));
-                        }
-                        None => {
-                            tracing::warn!("the committed payload of {w} is missing from the state directory")
-                        }
-                    }
-                }
-                // A commit may still be confirmed: look again next tick.
-                Some(Status::Stored { .. } | Status::Committing { .. }) => continue,
-                Some(Status::Skipped { .. }) | None => {}
-            }
-            self.revealed.insert(w);
         }
         Ok(())
     }

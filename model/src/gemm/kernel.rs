@@ -29,7 +29,7 @@ pub struct Kernel {
 
 impl Kernel {
     /// True when the kernel's level is below the CPU's, or unknown: what this module exists
-    /// to prevent (`tests/gemm.rs` fails on it for CPUs with AVX2 or AVX-512).
+    /// to prevent (`tests/model/gemm.rs` fails on it for CPUs with AVX2 or AVX-512).
     pub fn below_cpu(&self) -> bool {
         self.isa.is_none_or(|isa| isa.rank() < self.cpu.isa.rank())
     }

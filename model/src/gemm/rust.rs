@@ -18,7 +18,7 @@ pub struct GemmKernel {
 /// The crate's own rule (0.19, `gemm_common::gemm_def!`'s `init_gemm_fn`, with the workspace's
 /// `x86-v4` feature): AVX-512F, else FMA, else its generic code; NEON on aarch64. The x86
 /// kernels unwrap `gemm_common::simd::{V4, V3}::try_new()`, whose feature lists are `NEEDS_*`.
-/// `tests/gemm.rs` checks the name against the function the crate really dispatches to.
+/// `tests/model/gemm.rs` checks the name against the function the crate really dispatches to.
 pub fn kernel() -> GemmKernel {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {

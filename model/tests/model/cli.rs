@@ -1,6 +1,6 @@
 //! The `model` binary end to end: prepare -> train -> eval -> generate, and clear errors.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

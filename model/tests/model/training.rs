@@ -1,6 +1,6 @@
 //! Training: determinism, gradient accumulation, and learning on real text.
 
-mod common;
+use crate::common;
 
 use candle_core::Device;
 use model::data::{random_pages, Batch, Dataset};

@@ -2,7 +2,7 @@
 //! baseline, DiLoCo and SparseLoCo on the real fortunes text. SparseLoCo must learn as well as
 //! uncompressed DiLoCo (within a few percent) while sending over 140x fewer bytes.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Datasets on disk: preparation, page reads, and every way a file can be wrong.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

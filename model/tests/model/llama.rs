@@ -1,6 +1,6 @@
 //! The architecture: shapes, causality, gradients reaching every parameter, HF names.
 
-mod common;
+use crate::common;
 
 use candle_core::{Device, IndexOp};
 use model::{Llama, LlamaConfig, Params};
