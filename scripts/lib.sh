@@ -39,11 +39,10 @@ need_cargo() {
   command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs)"
 }
 
-# Build prerequisites (mold is the linker: .cargo/config.toml) and the default corpus (Debian's
-# fortunes, BSD licence). libopenblas0 is only for the optional `--gemm openblas` backend (loaded
-# at run time) and its tests.
+# Build prerequisites and the default corpus (Debian's fortunes, BSD licence). libopenblas0 is
+# only for the optional `--gemm openblas` backend (loaded at run time) and its tests.
 setup_prereqs() {
-  need_apt fortunes libopenblas0 pkg-config gcc g++ mold python3
+  need_apt fortunes libopenblas0 pkg-config gcc g++ python3
   need_cargo
 }
 
@@ -60,13 +59,15 @@ build_release() {
 
 # The devnet node's build prerequisites (litep2p/libp2p need protoc; ParityDb needs no libclang).
 setup_node_prereqs() {
-  need_apt protobuf-compiler libssl-dev pkg-config gcc g++ mold
+  need_apt protobuf-compiler libssl-dev pkg-config gcc g++
   need_cargo
 }
 
 NODE_BIN="$BIN_DIR/subnet-node"
-# The fast-blocks wasm runtime the node embeds. Every cargo command that builds the node hands
-# it the same file, so none of them rebuilds the node for a changed environment.
+# The wasm runtime the node embeds: the fast-blocks build, or a blob of the caller's own in
+# SUBNET_RUNTIME_WASM (then used as it is). Every cargo command that builds the node hands it
+# the same file, so none of them rebuilds the node for a changed environment.
+RUNTIME_WASM_GIVEN="${SUBNET_RUNTIME_WASM:+1}"
 export SUBNET_RUNTIME_WASM="${SUBNET_RUNTIME_WASM:-$CACHE_HOME/runtime/subnet_runtime-fast-blocks.wasm}"
 
 CHAIN_VENV="$CACHE_HOME/chain-venv"
@@ -108,13 +109,18 @@ CHAIN_TEST_FEATURES="subnet-runtime/runtime-benchmarks"
 # weight benchmarks' node, builds on its own: scripts/bench/chain-weights.sh).
 WORKSPACE_ARGS=(--release --locked --workspace --exclude chain-bench --features "$CHAIN_TEST_FEATURES")
 
-# build_workspace: the wasm runtime, then everything `cargo test` runs (`--no-run`: the tests
-# then find it all fresh), which includes the node and the binaries the localnet starts.
+# build_workspace [CARGO_TARGET_FILTERS...]: the wasm runtime, then everything `cargo test`
+# runs (`--no-run`: the tests then find it all fresh), which includes the node and the binaries
+# the localnet starts. Target filters (`--test NAME`) build less with the same features.
 build_workspace() {
   setup_node_prereqs
-  "$REPO_ROOT/scripts/build-runtime-wasm.sh" --features fast-blocks --out "$SUBNET_RUNTIME_WASM" >/dev/null
+  if [ -n "$RUNTIME_WASM_GIVEN" ]; then
+    [ -f "$SUBNET_RUNTIME_WASM" ] || die "SUBNET_RUNTIME_WASM=$SUBNET_RUNTIME_WASM: no such file"
+  else
+    "$REPO_ROOT/scripts/build-runtime-wasm.sh" --features fast-blocks --out "$SUBNET_RUNTIME_WASM" >/dev/null
+  fi
   log "building the node, the miner, validator and localnet binaries and the tests (release, runtime $SUBNET_RUNTIME_WASM)"
-  (cd "$REPO_ROOT" && cargo test "${WORKSPACE_ARGS[@]}" --no-run)
+  (cd "$REPO_ROOT" && cargo test "${WORKSPACE_ARGS[@]}" --no-run "$@")
 }
 
 FORTUNES_DIR="${FORTUNES_DIR:-/usr/share/games/fortunes}"

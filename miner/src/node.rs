@@ -215,11 +215,14 @@ where
     };
     let revealer = Revealer {
         chain: chain.clone(),
+        netuid,
         schedule: run.schedule,
         payload_bytes: run.codec.payload_bytes() as u64,
         retention: opts.retention,
         state: state.clone(),
         shelf: shelf.clone(),
+        metrics: metrics.clone(),
+        head: head.clone(),
         revealed: Default::default(),
     };
     let reveal = tokio::spawn(revealer.run(opts.poll, stop.clone()));

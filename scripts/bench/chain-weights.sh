@@ -23,8 +23,7 @@ while [ $# -gt 0 ]; do
 done
 
 # The node-side crates need protoc (libp2p) and OpenSSL headers.
-need_apt protobuf-compiler libssl-dev pkg-config g++
-need_cargo
+setup_node_prereqs
 wasm=$(bash "$REPO_ROOT/scripts/build-runtime-wasm.sh" --features runtime-benchmarks)
 log "building chain-bench"
 # SKIP_WASM_BUILD: frame-benchmarking-cli's storage test runtime is not needed for pallets.

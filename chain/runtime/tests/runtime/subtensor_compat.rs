@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use subnet_runtime::Runtime;
 
 /// Subtensor mainnet metadata (V16), as fetched from finney.
-const FINNEY: &[u8] = include_bytes!("fixtures/subtensor-finney.scale");
+const FINNEY: &[u8] = include_bytes!("../fixtures/subtensor-finney.scale");
 
 /// Pallets whose calls and storage must agree with subtensor wherever names are shared.
 const CHECKED_PALLETS: &[&str] = &["SubtensorModule", "Commitments", "AdminUtils", "Balances"];
