@@ -92,10 +92,12 @@ fn data_decoding_rejects_bad_input() {
     assert!(Data::decode(&mut &[][..]).is_err());
     assert!(Data::decode(&mut &[5u8, 1, 2][..]).is_err()); // Raw4 with 2 bytes
     assert!(Data::decode(&mut &[130u8; 10][..]).is_err()); // truncated hash
-                                                           // BigRaw longer than its bound.
-    let too_long =
-        [vec![136u8], codec::Compact(MAX_BIG + 1).encode(), vec![0; MAX_BIG as usize + 1]].concat();
-    assert!(Data::decode(&mut &too_long[..]).is_err());
+                                                           // BigRaw at its bound decodes; one byte past it does not.
+    let big = |len: u32| [vec![136u8], codec::Compact(len).encode(), vec![0; len as usize]].concat();
+    assert!(
+        matches!(Data::decode(&mut &big(MAX_BIGRAW)[..]), Ok(Data::BigRaw(b)) if b.len() == MAX_BIGRAW as usize)
+    );
+    assert!(Data::decode(&mut &big(MAX_BIGRAW + 1)[..]).is_err());
     // More fields than MaxFields.
     let four = vec![Data::None; 4].encode();
     assert!(CommitmentInfo::<ConstU32<3>>::decode(&mut &four[..]).is_err());

@@ -7,6 +7,7 @@ mod serving;
 mod staking;
 mod weights;
 mod yuma;
+mod yuma_reference;
 
 use crate::{mock::*, pallet::*, Hyperparameter};
 use polkadot_sdk::frame_support::{assert_ok, traits::fungible::Inspect};

@@ -164,11 +164,11 @@ fn permits_go_to_top_stake_with_ties_to_higher_uid() {
 }
 
 #[test]
-fn epoch_is_deterministic_and_outputs_are_normalized() {
+fn outputs_are_normalized() {
+    // (That the outputs are the right ones is `yuma_reference`: an independent implementation.)
     let input =
         three_validators(vec![vec![(3, 100), (4, 900)], vec![(3, 500), (4, 500)], vec![(3, 900), (4, 100)]]);
     let a = epoch(&input);
-    assert_eq!(a, epoch(&input));
     assert!(fixed::sum(&a.incentive_fx) <= ONE as u128);
     assert!(fixed::sum(&a.dividends_fx) <= ONE as u128);
     assert!(fixed::sum(&a.incentive_fx) > ONE as u128 - 16);
