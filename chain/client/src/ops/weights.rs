@@ -73,8 +73,7 @@ impl Chain {
         let last_update: Vec<u64> = get!(at, last_update, (netuid,));
         let last = last_update.get(uid as usize).copied().unwrap_or(0);
         // The chain checks at the block that includes the transaction: one after the finalized head.
-        let next_block = at.block_number() + 1;
-        Ok((last + limit).saturating_sub(next_block))
+        Ok(blocks_until_allowed(last, limit, at.block_number().saturating_add(1)))
     }
 
     /// The numbers behind a `set_weights` refusal, read at the finalized block.
@@ -94,11 +93,16 @@ impl Chain {
                 let limit: u64 = get!(at, weights_set_rate_limit, (netuid,));
                 let last: Vec<u64> = get!(at, last_update, (netuid,));
                 let last = last.get(uid as usize).copied().unwrap_or(0);
-                format!(
-                    "weights were set at block {last}; subnet {netuid} allows one update every {limit} blocks, \
-                     so the next can land at block {}",
-                    last + limit
-                )
+                match next_weights_block(last, limit) {
+                    Some(next) => format!(
+                        "weights were set at block {last}; subnet {netuid} allows one update every {limit} blocks, \
+                         so the next can land at block {next}"
+                    ),
+                    None => format!(
+                        "weights were set at block {last}; subnet {netuid}'s rate limit of {limit} blocks is so \
+                         large that no block will ever allow another update"
+                    ),
+                }
             }
             "IncorrectWeightVersionKey" => {
                 let required: u64 = get!(at, weights_version_key, (netuid,));
@@ -126,9 +130,30 @@ impl Chain {
     }
 }
 
+/// The first block at which weights set at `last` may be set again under the rate limit
+/// `limit`; `None` when that is past the last block number there can be.
+fn next_weights_block(last: u64, limit: u64) -> Option<u64> {
+    last.checked_add(limit)
+}
+
+/// Blocks from `next_block` until weights set at `last` may be set again (`u64::MAX`: never).
+fn blocks_until_allowed(last: u64, limit: u64, next_block: u64) -> u64 {
+    next_weights_block(last, limit).map_or(u64::MAX, |b| b.saturating_sub(next_block))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_never_overflows() {
+        assert_eq!(blocks_until_allowed(100, 10, 101), 9);
+        assert_eq!(blocks_until_allowed(100, 10, 111), 0);
+        // A limit no block reaches (an owner may set u64::MAX) is "never", not a wrapped sum.
+        assert_eq!(next_weights_block(100, u64::MAX), None);
+        assert_eq!(blocks_until_allowed(100, u64::MAX, 101), u64::MAX);
+        assert_eq!(blocks_until_allowed(u64::MAX, 1, 5), u64::MAX);
+    }
 
     #[test]
     fn scores_are_max_upscaled_sorted_and_zeros_dropped() {

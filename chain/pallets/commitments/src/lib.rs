@@ -32,6 +32,10 @@ pub trait CanCommit<AccountId> {
     fn make_committer(who: &AccountId) -> u16;
 }
 
+/// What a `set_commitment` costs of the budget at least, however small (or empty) the
+/// commitment: as in subtensor, so that free calls cannot fill the chain.
+pub const MIN_USED_SPACE: u64 = 100;
+
 /// The epoch a block belongs to, for the space budget.
 pub trait GetEpochIndex {
     fn epoch_index(netuid: u16, block: u64) -> u64;
@@ -167,7 +171,7 @@ pub mod pallet {
             );
             let now = frame_system::Pallet::<T>::block_number();
             let epoch = T::EpochIndex::epoch_index(netuid, now.saturated_into());
-            let required: u64 = info.fields.iter().map(Data::len_for_budget).sum();
+            let required: u64 = info.fields.iter().map(Data::len_for_budget).sum::<u64>().max(MIN_USED_SPACE);
             let mut usage = UsedSpaceOf::<T>::get(netuid, &who).unwrap_or_default();
             if usage.last_epoch != epoch {
                 usage = UsageTracker { last_epoch: epoch, used_space: 0 };

@@ -160,9 +160,10 @@ fn set_commitment_errors_and_budget() {
             Commitments::set_commitment(RuntimeOrigin::signed(7), 1, timelocked),
             Error::<Test>::UnsupportedField
         );
-        assert_ok!(Commitments::set_max_space(RuntimeOrigin::root(), 100));
+        assert_ok!(Commitments::set_max_space(RuntimeOrigin::root(), 200));
         assert_noop!(Commitments::set_max_space(RuntimeOrigin::signed(7), 1), BadOrigin);
-        // 42 bytes each: two fit in 100, a third does not, until the next epoch.
+        // 42 bytes each, which count as the minimum of 100: two fit in 200, a third does not,
+        // until the next epoch.
         assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, window_commitment(1, [0; 32])));
         assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, window_commitment(2, [0; 32])));
         assert_noop!(
@@ -174,6 +175,24 @@ fn set_commitment_errors_and_budget() {
         assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(8), 1, window_commitment(3, [0; 32])));
         System::set_block_number(10);
         assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, window_commitment(3, [0; 32])));
-        assert_eq!(UsedSpaceOf::<Test>::get(1, 7), Some(UsageTracker { last_epoch: 1, used_space: 42 }));
+        assert_eq!(UsedSpaceOf::<Test>::get(1, 7), Some(UsageTracker { last_epoch: 1, used_space: 100 }));
+    });
+}
+
+#[test]
+fn an_empty_commitment_still_costs_the_minimum() {
+    new_test_ext().execute_with(|| {
+        assert_ok!(Commitments::set_max_space(RuntimeOrigin::root(), 250));
+        let empty = || Box::new(CommitmentInfo::<ConstU32<3>> { fields: BoundedVec::new() });
+        let nones = || {
+            Box::new(CommitmentInfo::<ConstU32<3>> { fields: BoundedVec::truncate_from(vec![Data::None; 3]) })
+        };
+        assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, empty()));
+        assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, nones()));
+        assert_eq!(UsedSpaceOf::<Test>::get(1, 7).map(|u| u.used_space), Some(2 * MIN_USED_SPACE));
+        assert_noop!(
+            Commitments::set_commitment(RuntimeOrigin::signed(7), 1, empty()),
+            Error::<Test>::SpaceLimitExceeded
+        );
     });
 }
