@@ -36,5 +36,7 @@ for entry in pallet_subnet:subnet pallet_admin_utils:admin-utils pallet_commitme
   "$BIN_DIR/chain-bench" pallet --runtime "$wasm" --genesis-builder runtime \
     --pallet "$pallet" --extrinsic '*' --steps "$steps" --repeat "$repeat" \
     --template "$REPO_ROOT/chain/bench/weight-template.hbs" --output "$dir/src/weights.rs"
+  # The header records the command: with paths of this machine's, which mean nothing elsewhere.
+  sed -i -e "s#$REPO_ROOT/##g" -e "s#$BIN_DIR/##g" -e "s#$CACHE_HOME/#\$CACHE_HOME/#g" "$dir/src/weights.rs"
 done
 log "weights written; review with: git diff chain/pallets/*/src/weights.rs"

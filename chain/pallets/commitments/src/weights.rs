@@ -6,10 +6,10 @@
 //! WASM-EXECUTION: `Compiled`
 
 // Executed Command:
-// /root/.cache/llm-subnet/target/release/chain-bench
+// chain-bench
 // pallet
 // --runtime
-// /root/.cache/llm-subnet/runtime/subnet_runtime-runtime-benchmarks.wasm
+// $CACHE_HOME/runtime/subnet_runtime-runtime-benchmarks.wasm
 // --genesis-builder
 // runtime
 // --pallet
@@ -21,9 +21,9 @@
 // --repeat
 // 5
 // --template
-// /work/main/chain/bench/weight-template.hbs
+// chain/bench/weight-template.hbs
 // --output
-// /work/main/chain/pallets/commitments/src/weights.rs
+// chain/pallets/commitments/src/weights.rs
 
 #![cfg_attr(rustfmt, rustfmt_skip)]
 #![allow(unused_parens)]
