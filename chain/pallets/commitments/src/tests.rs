@@ -134,8 +134,13 @@ fn registered_hotkey_commits_a_window_hash() {
         assert_eq!((stored.deposit, stored.block), (0, 4));
         assert_eq!(stored.info, *window_commitment(42, [3; 32]));
         assert_eq!(LastCommitment::<Test>::get(1, 7), Some(4));
-        // 9 bytes of Raw8 + 33 of the hash.
-        assert_eq!(UsedSpaceOf::<Test>::get(1, 7), Some(UsageTracker { last_epoch: 0, used_space: 42 }));
+        // 9 bytes of Raw8 + 33 of the hash, which count as the minimum.
+        let fields: u64 = window_commitment(42, [3; 32]).fields.iter().map(Data::len_for_budget).sum();
+        assert_eq!(fields, 42);
+        assert_eq!(
+            UsedSpaceOf::<Test>::get(1, 7),
+            Some(UsageTracker { last_epoch: 0, used_space: MIN_USED_SPACE })
+        );
         System::assert_last_event(Event::Commitment { netuid: 1, who: 7 }.into());
         // A later commitment replaces it.
         assert_ok!(Commitments::set_commitment(RuntimeOrigin::signed(7), 1, window_commitment(43, [4; 32])));
