@@ -222,6 +222,7 @@ where
         state: state.clone(),
         shelf: shelf.clone(),
         metrics: metrics.clone(),
+        status: status.clone(),
         head: head.clone(),
         revealed: Default::default(),
     };

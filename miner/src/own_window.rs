@@ -8,19 +8,51 @@ use std::time::Instant;
 use anyhow::Context;
 use model::codec::{payload_hash, Header};
 use model::train::{inner_round, window_batches, RoundEnd};
+use std::sync::Mutex;
 use subnet_peer::seam::SeamError;
-use subnet_peer::state::{commit_plan, CommitPlan, Status};
+
+use subnet_peer::state::{commit_plan, CommitPlan, StateDir, Status};
 use subnet_peer::{ChainSeam, Phase, Window};
 
+use crate::metrics::Metrics;
+use crate::node::MinerStatus;
 use crate::window_loop::{short, Loop, Round, Trained};
+
+/// Records that nothing of `w` will be committed: its record, the metric, the status line. The
+/// window loop and the reveal task (which settles what the loop has left behind) share it.
+pub(crate) fn record_skip(
+    state: &StateDir,
+    metrics: &Metrics,
+    status: &Mutex<MinerStatus>,
+    w: Window,
+    kind: &'static str,
+    reason: String,
+) -> anyhow::Result<()> {
+    tracing::warn!("{w} skipped: {reason}");
+    metrics.skipped(kind);
+    state.set_record(w, &Status::Skipped { reason: reason.clone() })?;
+    status.lock().expect("status lock").last_skip = Some((w.0, reason));
+    Ok(())
+}
+
+/// Records that `w`'s commitment of `hash` landed in `block` (as [`record_skip`], shared).
+pub(crate) fn record_commit(
+    state: &StateDir,
+    metrics: &Metrics,
+    status: &Mutex<MinerStatus>,
+    w: Window,
+    hash: [u8; 32],
+    block: u64,
+) -> anyhow::Result<()> {
+    state.set_record(w, &Status::Committed { hash: hex::encode(hash), block })?;
+    metrics.windows_committed.inc();
+    status.lock().expect("status lock").last_commit = Some((w.0, hex::encode(hash), block));
+    Ok(())
+}
 
 impl<C: ChainSeam + Clone + 'static> Loop<C> {
     pub(crate) fn skip(&self, w: Window, kind: &'static str, reason: String) -> anyhow::Result<()> {
-        tracing::warn!("{w} skipped: {reason}");
-        self.metrics.skipped(kind);
-        self.state.set_record(w, &Status::Skipped { reason: reason.clone() })?;
-        self.set_status(|s| s.last_skip = Some((w.0, reason)));
-        Ok(())
+        record_skip(&self.state, &self.metrics, &self.status, w, kind, reason)
     }
 
     /// This window's own work: train and store if nothing is recorded yet, then commit.
@@ -120,9 +152,7 @@ impl<C: ChainSeam + Clone + 'static> Loop<C> {
     }
 
     fn committed(&mut self, w: Window, hash: [u8; 32], block: u64) -> anyhow::Result<()> {
-        self.state.set_record(w, &Status::Committed { hash: hex::encode(hash), block })?;
-        self.metrics.windows_committed.inc();
-        self.set_status(|s| s.last_commit = Some((w.0, hex::encode(hash), block)));
+        record_commit(&self.state, &self.metrics, &self.status, w, hash, block)?;
         let t = self.timings;
         tracing::info!(
             "{w}: committed {} in block {block} (train {:.2} s, compress {:.2} s, store {:.2} s, commit {:.2} s)",

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use subnet_peer::http::Shelf;
@@ -18,6 +18,8 @@ use subnet_peer::state::{StateDir, Status};
 use subnet_peer::{ChainSeam, Schedule, Window};
 
 use crate::metrics::Metrics;
+use crate::node::MinerStatus;
+use crate::own_window::{record_commit, record_skip};
 use crate::window_loop::{parse_hash, short};
 
 /// What the reveal task reads and where it puts the payloads.
@@ -32,6 +34,7 @@ pub(crate) struct Revealer<C> {
     pub(crate) state: StateDir,
     pub(crate) shelf: Shelf,
     pub(crate) metrics: Metrics,
+    pub(crate) status: Arc<Mutex<MinerStatus>>,
     /// The chain's head, kept by the clock task.
     pub(crate) head: Arc<AtomicU64>,
     /// Windows whose reveal is decided (revealed, or nothing to reveal).
@@ -97,8 +100,7 @@ impl<C: ChainSeam> Revealer<C> {
             },
             Some(Status::Stored { .. }) => {
                 let reason = "the payload was stored but never submitted by the deadline".to_string();
-                self.state.set_record(w, &Status::Skipped { reason })?;
-                self.metrics.skipped("late_commit");
+                record_skip(&self.state, &self.metrics, &self.status, w, "late_commit", reason)?;
                 return Ok(true);
             }
             Some(Status::Skipped { .. }) | None => return Ok(true),
@@ -125,8 +127,7 @@ impl<C: ChainSeam> Revealer<C> {
             .find(|c| c.hotkey == me && c.hash == hash && self.schedule.in_commit_range(w, c.block));
         match landed {
             Some(c) => {
-                self.state.set_record(w, &Status::Committed { hash: hex::encode(hash), block: c.block })?;
-                self.metrics.windows_committed.inc();
+                record_commit(&self.state, &self.metrics, &self.status, w, hash, c.block)?;
                 tracing::info!("{w}: the unconfirmed commit of {} landed in block {}", short(&hash), c.block);
                 Ok(Some(hash))
             }
@@ -135,9 +136,7 @@ impl<C: ChainSeam> Revealer<C> {
                     "the commit was never confirmed and no commitment landed by block {}",
                     self.schedule.commit_deadline(w).unwrap_or(u64::MAX)
                 );
-                tracing::warn!("{w}: {reason}");
-                self.state.set_record(w, &Status::Skipped { reason })?;
-                self.metrics.skipped("not_committed");
+                record_skip(&self.state, &self.metrics, &self.status, w, "not_committed", reason)?;
                 Ok(None)
             }
         }
@@ -164,6 +163,7 @@ mod tests {
             state: StateDir::open(dir, RunId([1; 32]), NETUID, &hotkey).unwrap(),
             shelf: Shelf::new(),
             metrics: Metrics::new(),
+            status: Default::default(),
             head: Arc::new(AtomicU64::new(0)),
             revealed: BTreeSet::new(),
         }
