@@ -218,12 +218,18 @@ impl Devnet {
     }
 }
 
+/// The two dev-node tests run one at a time: each is a chain, a validator or two and several
+/// training miners, and side by side on 2 cores they starve each other enough to shift which
+/// windows a weight update averages over.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn uid_of(k: &Keypair, neurons: &[subnet_peer::seam::Neuron]) -> u16 {
     neurons.iter().find(|n| n.hotkey == k.public()).unwrap().uid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_binary_pays_the_honest_miners_on_a_dev_node() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let d = Devnet::start(&[("//Bob", "validator", 500)], 2, 5).await;
     let (chain, netuid, watcher) = (&d.net.chain, d.netuid, &d.watcher);
     let hotkeys: Vec<Keypair> = d.validators.iter().chain(&d.miners).cloned().collect();
@@ -402,6 +408,7 @@ fn model_of(st: &serde_json::Value) -> (u64, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_majority_validator_holds_the_model_until_it_returns() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // 500 and 300 TAO: the second alone holds less than half of the live permitted stake.
     let d = Devnet::start(&[("//Bob", "big", 500), ("//Ferdie", "small", 300)], 2, 0).await;
     let mut big = d.spawn("validator", "big");
