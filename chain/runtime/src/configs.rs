@@ -139,6 +139,9 @@ impl pallet_subnet::Config for Runtime {
     /// One TAO per block, shared by the subnets.
     type DefaultBlockEmission = ConstU64<TAO>;
     type BurnDecay = BurnDecay;
+    /// Two full epochs (256 uids) declare about a sixth of a 2 s block; see the runtime test
+    /// `the_worst_block_of_epochs_fits_well_inside_a_block`.
+    type MaxEpochsPerBlock = ConstU16<2>;
     type WeightInfo = pallet_subnet::weights::SubstrateWeight<Runtime>;
 }
 

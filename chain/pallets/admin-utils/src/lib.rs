@@ -2,8 +2,9 @@
 //!
 //! Subtensor's `sudo_set_*` calls, with its names and call indices, over the subnet pallet's
 //! typed hyperparameter setter. Root may set everything; a subnet's owner may set the
-//! parameters subtensor lets owners set (all but tempo, validator count, the dev-mode loopback
-//! switch and chain-wide values).
+//! parameters subtensor lets owners set (all but tempo, validator count, kappa, the weights rate
+//! limit, the dev-mode loopback switch and chain-wide values). Every value has a range that
+//! holds for root too (see `pallet_subnet::Hyperparameter`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -39,7 +40,7 @@ pub mod pallet {
     /// `SubtensorModule::HyperparameterSet`.
     #[pallet::call]
     impl<T: Config> Pallet<T> {
-        /// Owner or root.
+        /// Owner or root; at most `MAX_SERVING_RATE_LIMIT` (7200) blocks.
         #[pallet::call_index(3)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_serving_rate_limit(
@@ -61,7 +62,8 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::WeightsVersionKey(weights_version_key))
         }
 
-        /// Owner or root.
+        /// Root only (as in subtensor); at most the subnet's `ActivityCutoff`, so that the limit
+        /// never makes a validator inactive.
         #[pallet::call_index(7)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_weights_set_rate_limit(
@@ -72,7 +74,8 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::WeightsSetRateLimit(weights_set_rate_limit))
         }
 
-        /// Owner or root.
+        /// Owner or root; from the subnet's tempo (a newcomer sees an epoch before it can be
+        /// pruned) to `MAX_IMMUNITY_PERIOD` (7200; a full subnet always has someone to prune).
         #[pallet::call_index(13)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_immunity_period(
@@ -94,14 +97,15 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::MaxAllowedUids(max_allowed_uids))
         }
 
-        /// Owner or root.
+        /// Root only (as in subtensor): the share of stake that decides consensus.
         #[pallet::call_index(16)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_kappa(origin: OriginFor<T>, netuid: NetUid, kappa: u16) -> DispatchResult {
             Self::set(origin, Some(netuid), Hyperparameter::Kappa(kappa))
         }
 
-        /// Owner or root.
+        /// Owner or root; at least the subnet's tempo and its weights rate limit, so that a
+        /// validator setting weights once an epoch stays active.
         #[pallet::call_index(18)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_activity_cutoff(
@@ -112,14 +116,16 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::ActivityCutoff(activity_cutoff))
         }
 
-        /// Owner or root; at most `MaxBurn`.
+        /// Owner or root; from `MIN_BURN_FLOOR` (0.0001 TAO: registration is never free) to
+        /// `MIN_BURN_CEILING` (1 TAO: nobody is priced out), and at most `MaxBurn`.
         #[pallet::call_index(22)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_min_burn(origin: OriginFor<T>, netuid: NetUid, min_burn: u64) -> DispatchResult {
             Self::set(origin, Some(netuid), Hyperparameter::MinBurn(min_burn))
         }
 
-        /// Owner or root; at least `MinBurn`.
+        /// Owner or root; at least `MAX_BURN_FLOOR` (0.1 TAO: the price can rise with demand)
+        /// and at least `MinBurn`.
         #[pallet::call_index(23)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_max_burn(origin: OriginFor<T>, netuid: NetUid, max_burn: u64) -> DispatchResult {
@@ -137,7 +143,7 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::MaxAllowedValidators(max_allowed_validators))
         }
 
-        /// Owner or root; at most 1_000_000.
+        /// Owner or root; at most `MAX_BONDS_MOVING_AVERAGE` (975_000).
         #[pallet::call_index(26)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_bonds_moving_average(
@@ -148,7 +154,7 @@ pub mod pallet {
             Self::set(origin, Some(netuid), Hyperparameter::BondsMovingAverage(bonds_moving_average))
         }
 
-        /// Root only; positive.
+        /// Root only; positive, and at most the subnet's `ActivityCutoff` and `ImmunityPeriod`.
         #[pallet::call_index(30)]
         #[pallet::weight(<T as Config>::WeightInfo::sudo_set())]
         pub fn sudo_set_tempo(origin: OriginFor<T>, netuid: NetUid, tempo: u16) -> DispatchResult {

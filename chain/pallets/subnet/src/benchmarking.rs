@@ -59,6 +59,7 @@ fn dense_subnet<T: Config>(n: u32, v: u32) -> NetUid {
     LastMechansimStepBlock::<T>::insert(netuid, 1);
     Subnet::<T>::run_epoch(netuid, now + 1);
     PendingEmission::<T>::insert(netuid, 1_000 * UNIT);
+    PendingOwnerCut::<T>::insert(netuid, 200 * UNIT);
     netuid
 }
 

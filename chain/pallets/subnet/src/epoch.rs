@@ -8,6 +8,7 @@ use crate::{
 };
 use alloc::{vec, vec::Vec};
 use polkadot_sdk::frame_support::{
+    defensive,
     traits::{
         fungible::Mutate,
         tokens::{Fortitude, Precision, Preservation},
@@ -16,10 +17,9 @@ use polkadot_sdk::frame_support::{
     weights::Weight,
 };
 
-/// Shares of an epoch's emission, in percent.
+/// The owner's share of each block's emission, in percent. Miners and validators get half each
+/// of the rest (41% and 41%).
 const OWNER_PERCENT: u64 = 18;
-const MINERS_PERCENT: u64 = 41;
-const VALIDATORS_PERCENT: u64 = 41;
 
 /// What an epoch paid, by recipient group.
 #[derive(Default)]
@@ -32,6 +32,11 @@ struct Payout {
 
 impl<T: Config> Pallet<T> {
     /// Runs in `on_initialize`: accrues emission, decays prices, runs due epochs.
+    ///
+    /// Each block's emission is split when it accrues: the owner's 18% into `PendingOwnerCut`,
+    /// the rest into `PendingEmission`, so carrying unpaid emission to a later epoch never takes
+    /// the owner's cut from it a second time. At most `MaxEpochsPerBlock` epochs run in a block:
+    /// subnets overdue from an earlier block first, then those scheduled now, by netuid.
     pub(crate) fn block_step() -> Weight {
         let db = T::DbWeight::get();
         let count = TotalNetworks::<T>::get();
@@ -42,22 +47,51 @@ impl<T: Config> Pallet<T> {
         let now = Self::now();
         let emission = BlockEmission::<T>::get();
         let (each, extra) = (emission / count as u64, emission % count as u64);
+        let (mut overdue, mut scheduled) = (Vec::new(), Vec::new());
         for netuid in 1..=count {
             // Split exactly: the first `extra` subnets get one more unit.
-            let accrued = each + u64::from((netuid as u64) <= extra);
-            PendingEmission::<T>::mutate(netuid, |p| *p = p.saturating_add(accrued));
+            let accrued = each.saturating_add(u64::from((netuid as u64) <= extra));
+            let owner_cut = fixed::share(accrued, OWNER_PERCENT, 100);
+            PendingOwnerCut::<T>::mutate(netuid, |p| *p = p.saturating_add(owner_cut));
+            PendingEmission::<T>::mutate(netuid, |p| *p = p.saturating_add(accrued - owner_cut));
             Self::decay_burn(netuid);
-            BlocksSinceLastStep::<T>::mutate(netuid, |b| *b = b.saturating_add(1));
-            weight = weight.saturating_add(db.reads_writes(5, 3));
-            let tempo = Tempo::<T>::get(netuid) as u64;
-            if now.saturating_sub(LastMechansimStepBlock::<T>::get(netuid)) >= tempo {
-                let n = SubnetworkN::<T>::get(netuid);
-                let validators = MaxAllowedValidators::<T>::get(netuid).min(n);
-                Self::run_epoch(netuid, now);
-                weight = weight.saturating_add(T::WeightInfo::epoch(n as u32, validators as u32));
+            let since = BlocksSinceLastStep::<T>::mutate(netuid, |b| {
+                *b = b.saturating_add(1);
+                *b
+            });
+            weight = weight.saturating_add(db.reads_writes(6, 4));
+            let tempo = Tempo::<T>::get(netuid);
+            if Self::blocks_until_next_epoch(netuid, tempo, now) == 0 {
+                scheduled.push(netuid);
+            } else if since > tempo as u64 + 1 {
+                // Its slot passed while the block was full of epochs.
+                overdue.push(netuid);
             }
         }
+        let budget = T::MaxEpochsPerBlock::get() as usize;
+        for netuid in overdue.into_iter().chain(scheduled).take(budget) {
+            let n = SubnetworkN::<T>::get(netuid);
+            let validators = MaxAllowedValidators::<T>::get(netuid).min(n);
+            Self::run_epoch(netuid, now);
+            // The owner's pending cut: read and reset on top of the benchmarked epoch.
+            weight = weight
+                .saturating_add(T::WeightInfo::epoch(n as u32, validators as u32))
+                .saturating_add(db.reads_writes(3, 1));
+        }
         weight
+    }
+
+    /// Blocks until `netuid`'s next epoch, as subtensor schedules them: an epoch runs in the
+    /// blocks where `(block + netuid + 1) % (tempo + 1) == tempo`, so subnets with the same tempo
+    /// take turns instead of all running in the block they were created in (plus a multiple of
+    /// their tempo). Tempo 0 never runs (the setter refuses it).
+    pub fn blocks_until_next_epoch(netuid: NetUid, tempo: u16, block: u64) -> u64 {
+        if tempo == 0 {
+            return u64::MAX;
+        }
+        let period = tempo as u64 + 1;
+        let remainder = block.wrapping_add(netuid as u64 + 1) % period;
+        (tempo as u64).saturating_sub(remainder)
     }
 
     /// Consensus and payout for one subnet.
@@ -65,7 +99,7 @@ impl<T: Config> Pallet<T> {
         let n = SubnetworkN::<T>::get(netuid);
         let hotkeys: Vec<Option<T::AccountId>> = (0..n).map(|uid| Keys::<T>::get(netuid, uid)).collect();
         let threshold = StakeThreshold::<T>::get();
-        let stake = hotkeys
+        let stake: Vec<u64> = hotkeys
             .iter()
             .map(|hotkey| hotkey.as_ref().map_or(0, |h| TotalHotkeyAlpha::<T>::get(h, netuid)))
             .map(|s| if s < threshold { 0 } else { s })
@@ -77,7 +111,7 @@ impl<T: Config> Pallet<T> {
             max_allowed_validators: MaxAllowedValidators::<T>::get(netuid),
             kappa: Kappa::<T>::get(netuid),
             bonds_moving_average: BondsMovingAverage::<T>::get(netuid),
-            stake,
+            stake: stake.clone(),
             last_update: LastUpdate::<T>::get(netuid),
             block_at_registration: (0..n).map(|uid| BlockAtRegistration::<T>::get(netuid, uid)).collect(),
             validator_permit: ValidatorPermit::<T>::get(netuid),
@@ -101,10 +135,12 @@ impl<T: Config> Pallet<T> {
         }
 
         let pending = PendingEmission::<T>::get(netuid);
-        let payout = Self::pay_out(netuid, pending, &out, &hotkeys);
-        let paid = payout.owner + payout.miners + payout.validators;
-        let carried = pending - paid;
+        let owner_pending = PendingOwnerCut::<T>::get(netuid);
+        let payout = Self::pay_out(netuid, pending, owner_pending, &out, &stake, &hotkeys);
+        // `pay_out` pays at most what is pending in each part.
+        let carried = pending.saturating_sub(payout.miners.saturating_add(payout.validators));
         PendingEmission::<T>::insert(netuid, carried);
+        PendingOwnerCut::<T>::insert(netuid, owner_pending.saturating_sub(payout.owner));
         Emission::<T>::insert(netuid, &payout.per_uid);
         LastMechansimStepBlock::<T>::insert(netuid, now);
         BlocksSinceLastStep::<T>::insert(netuid, 0);
@@ -118,15 +154,25 @@ impl<T: Config> Pallet<T> {
         });
     }
 
-    /// Credits `pending` as stake (owner 18%, miners 41% by incentive, validators 41% by
-    /// dividends) and mints exactly what was credited into the stake account. Whatever rounds
-    /// away, or has nobody to go to, stays pending.
-    fn pay_out(netuid: NetUid, pending: u64, out: &EpochOutput, hotkeys: &[Option<T::AccountId>]) -> Payout {
+    /// Credits as stake the owner's pending cut to the owner's hotkey and `pending` half to
+    /// miners by incentive, half to validators by dividends (41% and 41% of emission), and mints
+    /// exactly what was credited into the stake account. Without incentive nor dividends the
+    /// validators share both halves by active stake or, when nobody has any (no permits yet, or
+    /// every validator idle), by stake, as subtensor does. Whatever rounds away, or has nobody
+    /// to go to, stays pending in its part.
+    fn pay_out(
+        netuid: NetUid,
+        pending: u64,
+        owner_pending: u64,
+        out: &EpochOutput,
+        stake: &[u64],
+        hotkeys: &[Option<T::AccountId>],
+    ) -> Payout {
         let n = hotkeys.len();
         let mut miner_part = vec![0u64; n];
         let mut validator_part = vec![0u64; n];
-        let miners_pool = fixed::share(pending, MINERS_PERCENT, 100);
-        let validators_pool = fixed::share(pending, VALIDATORS_PERCENT, 100);
+        let miners_pool = pending / 2;
+        let validators_pool = pending - miners_pool;
         let (sum_i, sum_d) = (fixed::sum(&out.incentive_fx), fixed::sum(&out.dividends_fx));
         if sum_i > 0 && sum_d > 0 {
             for uid in 0..n {
@@ -136,20 +182,29 @@ impl<T: Config> Pallet<T> {
         } else if sum_i > 0 {
             // Incentive without dividends (no bonds yet): sum(I + D) = sum(I), miners get both.
             for uid in 0..n {
-                miner_part[uid] = fixed::share(miners_pool + validators_pool, out.incentive_fx[uid], sum_i);
+                miner_part[uid] = fixed::share(pending, out.incentive_fx[uid], sum_i);
             }
         } else {
-            // Nobody set valid weights: validators share both pools by active stake.
-            let sum_s = fixed::sum(&out.active_stake_fx);
+            // Nobody set valid weights: validators share both pools by active stake, or by
+            // stake when nobody is an active permit holder.
+            let by: &[u64] = if fixed::sum(&out.active_stake_fx) > 0 { &out.active_stake_fx } else { stake };
+            let whole = fixed::sum(by);
             for uid in 0..n {
-                validator_part[uid] =
-                    fixed::share(miners_pool + validators_pool, out.active_stake_fx[uid], sum_s);
+                validator_part[uid] = fixed::share(pending, by.get(uid).copied().unwrap_or(0), whole);
             }
         }
         let owner_hotkey = SubnetOwnerHotkey::<T>::get(netuid);
-        let owner_cut = if owner_hotkey.is_some() { fixed::share(pending, OWNER_PERCENT, 100) } else { 0 };
-        // At most `pending`, since the three shares are floors of 18 + 41 + 41 percent.
-        let planned = owner_cut + miner_part.iter().sum::<u64>() + validator_part.iter().sum::<u64>();
+        // Without an owner hotkey the cut waits in `PendingOwnerCut`; it is never anyone else's.
+        let owner_cut = if owner_hotkey.is_some() { owner_pending } else { 0 };
+        // Each part is a sum of floors of shares of its pool, so at most the pool; the sum is in
+        // u128 because `pending` and `owner_pending` are separate u64s.
+        let planned = owner_cut as u128
+            + miner_part.iter().map(|&x| x as u128).sum::<u128>()
+            + validator_part.iter().map(|&x| x as u128).sum::<u128>();
+        let Ok(planned) = u64::try_from(planned) else {
+            defensive!("an epoch's payout exceeds u64");
+            return Payout { per_uid: vec![0; n], ..Default::default() };
+        };
         let mut payout = Payout { per_uid: vec![0; n], ..Default::default() };
         // Mint first: if the stake account cannot take it, nothing is credited and all stays pending.
         if planned == 0 || T::Currency::mint_into(&Self::stake_account(), planned).is_err() {
@@ -169,16 +224,17 @@ impl<T: Config> Pallet<T> {
         }
         for (uid, hotkey) in hotkeys.iter().enumerate() {
             let Some(hotkey) = hotkey else { continue };
-            let amount = miner_part[uid] + validator_part[uid];
+            let amount = miner_part[uid].saturating_add(validator_part[uid]);
             if credit(hotkey, amount) {
                 payout.per_uid[uid] = amount;
-                payout.miners += miner_part[uid];
-                payout.validators += validator_part[uid];
+                payout.miners = payout.miners.saturating_add(miner_part[uid]);
+                payout.validators = payout.validators.saturating_add(validator_part[uid]);
             }
         }
         // Anything minted but not credited (a uid without a hotkey) is burned again, so issuance
         // grows by exactly what was credited.
-        let shortfall = planned - (payout.owner + payout.miners + payout.validators);
+        let credited = payout.owner.saturating_add(payout.miners).saturating_add(payout.validators);
+        let shortfall = planned.saturating_sub(credited);
         if shortfall > 0 {
             let burned = T::Currency::burn_from(
                 &Self::stake_account(),
@@ -187,7 +243,9 @@ impl<T: Config> Pallet<T> {
                 Precision::Exact,
                 Fortitude::Force,
             );
-            debug_assert!(burned.is_ok(), "the stake account holds what was just minted");
+            if burned.is_err() {
+                defensive!("the stake account cannot burn what was just minted into it");
+            }
         }
         payout
     }

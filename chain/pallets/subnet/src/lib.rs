@@ -10,10 +10,12 @@
 //!   with the lowest emission when the subnet is full.
 //! - `add_stake` / `remove_stake` move balance between a coldkey and stake on a hotkey.
 //! - `serve_axon` publishes a neuron's endpoint; `set_weights` records a validator's weights.
-//! - Every `tempo` blocks the subnet runs Yuma consensus ([`yuma`]) and pays what accrued since the
-//!   last epoch: 18% to the owner, 41% to miners by incentive, 41% to validators by dividends, all
-//!   as stake on their hotkeys. Staked balance sits in the pallet's account, so total issuance grows
-//!   by exactly what is paid; rounding dust stays pending for the next epoch.
+//! - Every `tempo + 1` blocks, at a phase set by its netuid (subtensor's schedule), the subnet runs
+//!   Yuma consensus ([`yuma`]) and pays what accrued since: the owner's 18% (split off each block's
+//!   emission as it accrues), 41% to miners by incentive, 41% to validators by dividends, all as
+//!   stake on their hotkeys. Staked balance sits in the pallet's account, so total issuance grows
+//!   by exactly what is paid; rounding dust stays pending for the next epoch. At most
+//!   `MaxEpochsPerBlock` epochs run in one block; the others run in the next.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -35,7 +37,10 @@ pub mod weights;
 mod weights_rules;
 pub mod yuma;
 
-pub use hyperparameters::Hyperparameter;
+pub use hyperparameters::{
+    Hyperparameter, MAX_BONDS_MOVING_AVERAGE, MAX_BURN_FLOOR, MAX_IMMUNITY_PERIOD, MAX_SERVING_RATE_LIMIT,
+    MIN_BURN_CEILING, MIN_BURN_FLOOR,
+};
 pub use pallet::*;
 pub use weights::WeightInfo;
 
@@ -64,6 +69,42 @@ pub struct AxonInfo {
     pub placeholder2: u8,
 }
 
+/// Defaults for test runtimes: `#[derive_impl(config_preludes::TestDefaultConfig)]` and set
+/// only `Currency`.
+#[cfg(feature = "std")]
+pub mod config_preludes {
+    use super::{frame_support, frame_system, sp_runtime::Perbill, DefaultConfig};
+    use frame_support::{
+        derive_impl,
+        pallet_prelude::inject_runtime_type,
+        traits::{ConstU16, ConstU64},
+        PalletId,
+    };
+
+    /// 4 subnets of up to 256 uids, tempo 10, 1 TAO a block, the price decaying 1% a block.
+    pub struct TestDefaultConfig;
+
+    #[derive_impl(frame_system::config_preludes::TestDefaultConfig, no_aggregated_types)]
+    impl frame_system::DefaultConfig for TestDefaultConfig {}
+
+    frame_support::parameter_types! {
+        pub const TestPalletId: PalletId = PalletId(*b"py/subnt");
+        pub const TestBurnDecay: Perbill = Perbill::from_percent(99);
+    }
+
+    #[frame_support::register_default_impl(TestDefaultConfig)]
+    impl DefaultConfig for TestDefaultConfig {
+        type PalletId = TestPalletId;
+        type MaxSubnets = ConstU16<4>;
+        type MaxUidsLimit = ConstU16<256>;
+        type DefaultTempo = ConstU16<10>;
+        type DefaultBlockEmission = ConstU64<1_000_000_000>;
+        type BurnDecay = TestBurnDecay;
+        type MaxEpochsPerBlock = ConstU16<2>;
+        type WeightInfo = ();
+    }
+}
+
 #[frame_support::pallet]
 pub mod pallet {
     use super::*;
@@ -80,9 +121,10 @@ pub mod pallet {
     #[pallet::without_storage_info]
     pub struct Pallet<T>(_);
 
-    #[pallet::config]
+    #[pallet::config(with_default)]
     pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
         /// The token: registration burns it, stake is held in this pallet's account.
+        #[pallet::no_default]
         type Currency: fungible::Mutate<Self::AccountId, Balance = u64>;
         /// Derives the account that holds all staked balance.
         #[pallet::constant]
@@ -102,6 +144,11 @@ pub mod pallet {
         /// Part of the registration price kept from one block to the next.
         #[pallet::constant]
         type BurnDecay: Get<Perbill>;
+        /// Most epochs run in one block; subnets due beyond it run in the next block. The runtime
+        /// sizes it so that this many epochs at `MaxUidsLimit` uids fit its block weight.
+        #[pallet::constant]
+        type MaxEpochsPerBlock: Get<u16>;
+        /// Benchmarked weights of the calls and of the epoch.
         type WeightInfo: WeightInfo;
     }
 
@@ -249,9 +296,12 @@ pub mod pallet {
     /// Dev mode: accept loopback axon addresses (the localnet runs everything on 127.0.0.1).
     #[pallet::storage]
     pub type AllowLoopbackAxons<T> = StorageMap<_, Identity, NetUid, bool, ValueQuery>;
-    /// Emission accrued since the last epoch, not yet paid.
+    /// Miners' and validators' emission (82% of each block's) accrued and not yet paid.
     #[pallet::storage]
     pub type PendingEmission<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// The owner's cut (18% of each block's emission) accrued and not yet paid.
+    #[pallet::storage]
+    pub type PendingOwnerCut<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
     /// Block of the last epoch (subtensor's spelling).
     #[pallet::storage]
     pub type LastMechansimStepBlock<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
@@ -360,7 +410,8 @@ pub mod pallet {
             netuid: Option<NetUid>,
             value: Hyperparameter,
         },
-        /// An epoch ran and paid `owner + miners + validators`; `carried` stays pending.
+        /// An epoch ran and paid `owner + miners + validators`; `carried` of the miners' and
+        /// validators' part stays in `PendingEmission` (the owner's in `PendingOwnerCut`).
         EpochRun {
             netuid: NetUid,
             block: u64,
@@ -432,6 +483,11 @@ pub mod pallet {
         fn integrity_test() {
             assert!(T::MaxUidsLimit::get() > 0, "MaxUidsLimit must be positive");
             assert!(T::DefaultTempo::get() > 0, "DefaultTempo must be positive");
+            assert!(T::MaxEpochsPerBlock::get() > 0, "MaxEpochsPerBlock must be positive");
+            // The setters keep these; the defaults must start out inside them.
+            let tempo = T::DefaultTempo::get();
+            assert!(tempo <= DefaultActivityCutoff::get(), "DefaultTempo above the activity cutoff");
+            assert!(tempo <= DefaultImmunityPeriod::get(), "DefaultTempo above the immunity period");
         }
     }
 

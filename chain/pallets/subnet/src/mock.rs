@@ -2,10 +2,10 @@
 
 use crate as pallet_subnet;
 use polkadot_sdk::{
-    frame_support::{derive_impl, parameter_types, traits::Hooks, PalletId},
+    frame_support::{derive_impl, parameter_types, traits::Hooks},
     frame_system, pallet_balances,
     sp_io::TestExternalities,
-    sp_runtime::{BuildStorage, Perbill},
+    sp_runtime::BuildStorage,
 };
 
 type Block = frame_system::mocking::MockBlock<Test>;
@@ -32,19 +32,11 @@ impl pallet_balances::Config for Test {
 
 parameter_types! {
     pub const ExistentialDeposit: u64 = 500;
-    pub const SubnetPalletId: PalletId = PalletId(*b"py/subnt");
-    pub const BurnDecay: Perbill = Perbill::from_percent(99);
 }
 
+#[derive_impl(pallet_subnet::config_preludes::TestDefaultConfig)]
 impl pallet_subnet::Config for Test {
     type Currency = Balances;
-    type PalletId = SubnetPalletId;
-    type MaxSubnets = polkadot_sdk::frame_support::traits::ConstU16<4>;
-    type MaxUidsLimit = polkadot_sdk::frame_support::traits::ConstU16<256>;
-    type DefaultTempo = polkadot_sdk::frame_support::traits::ConstU16<10>;
-    type DefaultBlockEmission = polkadot_sdk::frame_support::traits::ConstU64<1_000_000_000>;
-    type BurnDecay = BurnDecay;
-    type WeightInfo = ();
 }
 
 /// One TAO in its smallest unit (9 decimals).

@@ -14,7 +14,7 @@ fn setters_store_and_announce() {
         );
         set(netuid, Hyperparameter::Kappa(40_000));
         set(netuid, Hyperparameter::BondsMovingAverage(500_000));
-        set(netuid, Hyperparameter::ActivityCutoff(77));
+        set(netuid, Hyperparameter::ActivityCutoff(177));
         set(netuid, Hyperparameter::MaxAllowedValidators(8));
         set(netuid, Hyperparameter::MaxAllowedUids(16));
         assert_eq!(
@@ -23,15 +23,15 @@ fn setters_store_and_announce() {
                 BondsMovingAverage::<Test>::get(netuid),
                 ActivityCutoff::<Test>::get(netuid)
             ),
-            (40_000, 500_000, 77)
+            (40_000, 500_000, 177)
         );
         assert_eq!((MaxAllowedValidators::<Test>::get(netuid), MaxAllowedUids::<Test>::get(netuid)), (8, 16));
         assert_ok!(SubtensorModule::set_hyperparameter(None, Hyperparameter::NetworkMinLockCost(5)));
         assert_eq!(NetworkMinLockCost::<Test>::get(), 5);
         // Lowering MaxBurn below the current price clamps the price.
-        set(netuid, Hyperparameter::MinBurn(10));
-        set(netuid, Hyperparameter::MaxBurn(20));
-        assert_eq!(Burn::<Test>::get(netuid), 20);
+        set(netuid, Hyperparameter::MinBurn(crate::MIN_BURN_FLOOR));
+        set(netuid, Hyperparameter::MaxBurn(crate::MAX_BURN_FLOOR));
+        assert_eq!(Burn::<Test>::get(netuid), crate::MAX_BURN_FLOOR);
     });
 }
 
@@ -49,6 +49,12 @@ fn out_of_range_values_are_refused() {
         assert_noop!(set(Hyperparameter::BondsMovingAverage(1_000_001)), invalid());
         assert_noop!(set(Hyperparameter::MinBurn(u64::MAX)), invalid());
         assert_noop!(set(Hyperparameter::MaxBurn(0)), invalid());
+        // The relations between values hold whichever is set last.
+        assert_noop!(set(Hyperparameter::ActivityCutoff(99)), invalid()); // below the rate limit 100
+        assert_noop!(set(Hyperparameter::WeightsSetRateLimit(5_001)), invalid()); // above the cutoff
+        assert_noop!(set(Hyperparameter::ImmunityPeriod(9)), invalid()); // below tempo 10
+        assert_noop!(set(Hyperparameter::Tempo(4_097)), invalid()); // above immunity 4096
+        assert_noop!(set(Hyperparameter::ServingRateLimit(7_201)), invalid());
         assert_noop!(set(Hyperparameter::StakeThreshold(1)), invalid()); // global, given a netuid
         assert_noop!(SubtensorModule::set_hyperparameter(None, Hyperparameter::Tempo(5)), invalid());
         assert_noop!(

@@ -128,8 +128,8 @@ fn full_subnet_prunes_lowest_emission_non_immune_uid() {
     new_test_ext().execute_with(|| {
         let netuid = create_subnet(1, 101);
         set(netuid, Hyperparameter::MaxAllowedUids(4));
+        set(netuid, Hyperparameter::Tempo(5));
         set(netuid, Hyperparameter::ImmunityPeriod(5));
-        set(netuid, Hyperparameter::MinBurn(0));
         for hot in [202, 203, 204] {
             register(netuid, 2, hot);
         }

@@ -276,3 +276,35 @@ fn the_reference_catches_a_missing_clip() {
     }
     assert!(caught > 50, "only {caught} of 200 graphs told clipping apart");
 }
+
+/// Every peer and every future build must compute the same epoch to the bit: this pins the
+/// outputs (stored vectors, bonds and the full-precision shares the payout uses) of 200 random
+/// graphs. A change here is a consensus change; update the digest only on purpose.
+#[test]
+fn yuma_outputs_are_pinned_bit_for_bit() {
+    use codec::Encode;
+    let mut rng = Rng(0x601d_e0_0000_0017);
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        let out = epoch(&random_input(&mut rng));
+        (
+            &out.active,
+            &out.consensus,
+            &out.incentive,
+            &out.dividends,
+            &out.validator_trust,
+            &out.validator_permit,
+            &out.bonds,
+        )
+            .encode_to(&mut all);
+        (&out.incentive_fx, &out.dividends_fx, &out.active_stake_fx).encode_to(&mut all);
+    }
+    let digest = polkadot_sdk::sp_io::hashing::blake2_256(&all);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "018412cb5d63c87cba457aa7146bb2dffe3767a9332a71a66fd20b84f7893c71",
+        "{} bytes of outputs",
+        all.len()
+    );
+}
