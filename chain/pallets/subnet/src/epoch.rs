@@ -73,7 +73,8 @@ impl<T: Config> Pallet<T> {
             let n = SubnetworkN::<T>::get(netuid);
             let validators = MaxAllowedValidators::<T>::get(netuid).min(n);
             Self::run_epoch(netuid, now);
-            // The owner's pending cut: read and reset on top of the benchmarked epoch.
+            // The two reads above, and `PendingOwnerCut` read and reset, on top of the benchmarked
+            // epoch (which predates it).
             weight = weight
                 .saturating_add(T::WeightInfo::epoch(n as u32, validators as u32))
                 .saturating_add(db.reads_writes(3, 1));
@@ -111,7 +112,7 @@ impl<T: Config> Pallet<T> {
             max_allowed_validators: MaxAllowedValidators::<T>::get(netuid),
             kappa: Kappa::<T>::get(netuid),
             bonds_moving_average: BondsMovingAverage::<T>::get(netuid),
-            stake: stake.clone(),
+            stake,
             last_update: LastUpdate::<T>::get(netuid),
             block_at_registration: (0..n).map(|uid| BlockAtRegistration::<T>::get(netuid, uid)).collect(),
             validator_permit: ValidatorPermit::<T>::get(netuid),
@@ -136,7 +137,7 @@ impl<T: Config> Pallet<T> {
 
         let pending = PendingEmission::<T>::get(netuid);
         let owner_pending = PendingOwnerCut::<T>::get(netuid);
-        let payout = Self::pay_out(netuid, pending, owner_pending, &out, &stake, &hotkeys);
+        let payout = Self::pay_out(netuid, pending, owner_pending, &out, &input.stake, &hotkeys);
         // `pay_out` pays at most what is pending in each part.
         let carried = pending.saturating_sub(payout.miners.saturating_add(payout.validators));
         PendingEmission::<T>::insert(netuid, carried);
@@ -201,11 +202,11 @@ impl<T: Config> Pallet<T> {
         let planned = owner_cut as u128
             + miner_part.iter().map(|&x| x as u128).sum::<u128>()
             + validator_part.iter().map(|&x| x as u128).sum::<u128>();
+        let mut payout = Payout { per_uid: vec![0; n], ..Default::default() };
         let Ok(planned) = u64::try_from(planned) else {
             defensive!("an epoch's payout exceeds u64");
-            return Payout { per_uid: vec![0; n], ..Default::default() };
+            return payout;
         };
-        let mut payout = Payout { per_uid: vec![0; n], ..Default::default() };
         // Mint first: if the stake account cannot take it, nothing is credited and all stays pending.
         if planned == 0 || T::Currency::mint_into(&Self::stake_account(), planned).is_err() {
             return payout;

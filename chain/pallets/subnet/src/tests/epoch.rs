@@ -77,29 +77,17 @@ fn at_most_max_epochs_per_block_and_the_rest_in_the_next() {
         for netuid in 1..=4 {
             set(netuid, Hyperparameter::Tempo(netuid));
         }
-        run_to_block(10);
-        let seen = System::events().len();
-        run_to_block(11);
-        let ran: Vec<u16> =
-            (1..=4).filter(|&n| !epochs_in(&System::events()[seen..], n).is_empty()).collect();
-        assert_eq!(ran, vec![1, 2], "the mock's MaxEpochsPerBlock is 2");
-        let seen = System::events().len();
-        run_to_block(12);
-        let ran: Vec<u16> =
-            (1..=4).filter(|&n| !epochs_in(&System::events()[seen..], n).is_empty()).collect();
-        assert_eq!(ran, vec![3], "deferred from block 11");
-
-        run_to_block(58);
-        let seen = System::events().len();
-        run_to_block(59);
-        let ran: Vec<u16> =
-            (1..=4).filter(|&n| !epochs_in(&System::events()[seen..], n).is_empty()).collect();
-        assert_eq!(ran, vec![1, 2]);
-        let seen = System::events().len();
-        run_to_block(60);
-        let ran: Vec<u16> =
-            (1..=4).filter(|&n| !epochs_in(&System::events()[seen..], n).is_empty()).collect();
-        assert_eq!(ran, vec![3, 4], "deferred from block 59");
+        // The netuids whose epoch ran in block `n` (the blocks before it run first).
+        let ran_in = |n: u64| -> Vec<u16> {
+            run_to_block(n - 1);
+            let seen = System::events().len();
+            run_to_block(n);
+            (1..=4).filter(|&netuid| !epochs_in(&System::events()[seen..], netuid).is_empty()).collect()
+        };
+        assert_eq!(ran_in(11), vec![1, 2], "the mock's MaxEpochsPerBlock is 2");
+        assert_eq!(ran_in(12), vec![3], "deferred from block 11");
+        assert_eq!(ran_in(59), vec![1, 2]);
+        assert_eq!(ran_in(60), vec![3, 4], "deferred from block 59");
         // Back on schedule: netuid 4 runs at 64 (64 % 5 == 4), netuid 3 at 63.
         assert_eq!(run_to_epoch(3).block, 63);
         assert_eq!(run_to_epoch(4).block, 64);
