@@ -17,6 +17,8 @@ log "the runtime builds to wasm (catches no_std breakage the native build cannot
 # One cargo build: the node, the binaries and every test. The wasm's "runtime wasm ok" line is
 # counted as a check.
 build_workspace 2>&1 | tee "$out"
+log "clippy, warnings denied (the workspace's lints are in Cargo.toml)"
+cargo clippy "${WORKSPACE_ARGS[@]}" --all-targets -- -D warnings 2>&1 | tee -a "$out"
 log "running cargo tests"
 SUBNET_NODE_BIN="$NODE_BIN" CHROMIUM=/usr/bin/chromium cargo test "${WORKSPACE_ARGS[@]}" 2>&1 | tee -a "$out"
 log "wallets move both ways with bittensor-wallet (PyPI)"

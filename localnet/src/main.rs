@@ -120,7 +120,7 @@ fn run_cheat(args: CheatArgs) -> anyhow::Result<ExitCode> {
         let base = cheats::base_from_status(args.base_url);
         let (addr, task) = cheats::spawn(peer, run, args.kind, base, args.copy_from, args.listen).await?;
         eprintln!("{:?} serving on {addr}", args.kind);
-        subnet_client::cli::daemon::shutdown_signal().await;
+        subnet_peer::signal::shutdown_signal().await;
         task.abort();
         Ok(ExitCode::SUCCESS)
     })
@@ -156,7 +156,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         let start = Localnet::start(&opts, say);
         let mut net = tokio::select! {
             net = start => net?,
-            _ = subnet_client::cli::daemon::shutdown_signal() => {
+            _ = subnet_peer::signal::shutdown_signal() => {
                 say("interrupted while starting");
                 return Ok(ExitCode::from(130));
             }
@@ -201,7 +201,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                         eprintln!("  {line}");
                     }
                 }
-                _ = subnet_client::cli::daemon::shutdown_signal() => break None,
+                _ = subnet_peer::signal::shutdown_signal() => break None,
             }
         };
         say("stopping every process it started");

@@ -66,29 +66,95 @@ pub struct LlamaConfig {
     pub torch_dtype: String,
 }
 
+/// HF's `LlamaConfig()` with no arguments: the LLaMA-7B shape. The presets override it.
+impl Default for LlamaConfig {
+    fn default() -> Self {
+        Self {
+            architectures: default_architectures(),
+            model_type: default_model_type(),
+            vocab_size: 32_000,
+            hidden_size: 4096,
+            intermediate_size: 11_008,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: None,
+            head_dim: None,
+            max_position_embeddings: 2048,
+            rms_norm_eps: 1e-6,
+            rope_theta: default_rope_theta(),
+            tie_word_embeddings: false,
+            hidden_act: default_hidden_act(),
+            attention_bias: false,
+            mlp_bias: false,
+            initializer_range: default_init_range(),
+            bos_token_id: Some(1),
+            eos_token_id: Some(2),
+            torch_dtype: default_dtype(),
+        }
+    }
+}
+
 impl LlamaConfig {
     /// About 1M parameters: unit tests and CI.
     pub fn tiny() -> Self {
-        Self::preset(4096, 128, 352, 2, 4, 2, 256)
+        Self {
+            vocab_size: 4096,
+            hidden_size: 128,
+            intermediate_size: 352,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: Some(2),
+            head_dim: Some(32),
+            max_position_embeddings: 256,
+            ..Self::preset_defaults()
+        }
     }
 
     /// About 11M parameters: the localnet on CPU.
     pub fn small() -> Self {
-        Self::preset(4096, 384, 1024, 6, 6, 2, 512)
+        Self {
+            vocab_size: 4096,
+            hidden_size: 384,
+            intermediate_size: 1024,
+            num_hidden_layers: 6,
+            num_attention_heads: 6,
+            num_key_value_heads: Some(2),
+            head_dim: Some(64),
+            max_position_embeddings: 512,
+            ..Self::preset_defaults()
+        }
     }
 
     /// About 124M parameters (GPT-2-small scale), for a GPU or a patient CPU.
     pub fn base() -> Self {
-        let mut c = Self::preset(32_000, 768, 2048, 12, 12, 4, 1024);
-        c.tie_word_embeddings = false;
-        c
+        Self {
+            vocab_size: 32_000,
+            hidden_size: 768,
+            intermediate_size: 2048,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            num_key_value_heads: Some(4),
+            head_dim: Some(64),
+            max_position_embeddings: 1024,
+            tie_word_embeddings: false,
+            ..Self::preset_defaults()
+        }
     }
 
     /// About 1.1B parameters (TinyLlama shape), for real hardware.
     pub fn large() -> Self {
-        let mut c = Self::preset(32_000, 2048, 5632, 22, 32, 4, 2048);
-        c.tie_word_embeddings = false;
-        c
+        Self {
+            vocab_size: 32_000,
+            hidden_size: 2048,
+            intermediate_size: 5632,
+            num_hidden_layers: 22,
+            num_attention_heads: 32,
+            num_key_value_heads: Some(4),
+            head_dim: Some(64),
+            max_position_embeddings: 2048,
+            tie_word_embeddings: false,
+            ..Self::preset_defaults()
+        }
     }
 
     /// Looks a preset up by name.
@@ -104,43 +170,24 @@ impl LlamaConfig {
         }
     }
 
-    fn preset(
-        vocab: usize,
-        hidden: usize,
-        inter: usize,
-        layers: usize,
-        heads: usize,
-        kv_heads: usize,
-        max_pos: usize,
-    ) -> Self {
+    /// What the presets share beyond their shape: RMSNorm eps 1e-5, tied embeddings, and no
+    /// special tokens (our tokenizer's pages carry none).
+    fn preset_defaults() -> Self {
         Self {
-            architectures: default_architectures(),
-            model_type: default_model_type(),
-            vocab_size: vocab,
-            hidden_size: hidden,
-            intermediate_size: inter,
-            num_hidden_layers: layers,
-            num_attention_heads: heads,
-            num_key_value_heads: Some(kv_heads),
-            head_dim: Some(hidden / heads),
-            max_position_embeddings: max_pos,
             rms_norm_eps: 1e-5,
-            rope_theta: default_rope_theta(),
             tie_word_embeddings: true,
-            hidden_act: default_hidden_act(),
-            attention_bias: false,
-            mlp_bias: false,
-            initializer_range: default_init_range(),
             bos_token_id: None,
             eos_token_id: None,
-            torch_dtype: default_dtype(),
+            ..Self::default()
         }
     }
 
+    /// Key/value heads (`num_attention_heads` when unset: no grouping).
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
+    /// Width of one attention head (`hidden_size / num_attention_heads` when unset).
     pub fn head_dim(&self) -> usize {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
@@ -210,6 +257,26 @@ mod tests {
         for p in ["tiny", "small", "base", "large"] {
             LlamaConfig::by_name(p).unwrap().validate().unwrap();
         }
+    }
+
+    #[test]
+    fn presets_keep_their_shapes() {
+        // (vocab, hidden, intermediate, layers, heads, kv heads, positions, tied): checkpoints
+        // and the run id depend on these, so a change must be deliberate.
+        let shape = |c: LlamaConfig| {
+            assert_eq!(c.head_dim(), c.hidden_size / c.num_attention_heads);
+            assert_eq!((c.rms_norm_eps, c.bos_token_id, c.eos_token_id), (1e-5, None, None));
+            let s = (c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers);
+            (s, c.num_attention_heads, c.kv_heads(), c.max_position_embeddings, c.tie_word_embeddings)
+        };
+        assert_eq!(shape(LlamaConfig::tiny()), ((4096, 128, 352, 2), 4, 2, 256, true));
+        assert_eq!(shape(LlamaConfig::small()), ((4096, 384, 1024, 6), 6, 2, 512, true));
+        assert_eq!(shape(LlamaConfig::base()), ((32_000, 768, 2048, 12), 12, 4, 1024, false));
+        assert_eq!(shape(LlamaConfig::large()), ((32_000, 2048, 5632, 22), 32, 4, 2048, false));
+        // `LlamaConfig::default()` is HF's `LlamaConfig()`.
+        let d = LlamaConfig::default();
+        assert_eq!((d.hidden_size, d.intermediate_size, d.num_hidden_layers), (4096, 11_008, 32));
+        d.validate().unwrap();
     }
 
     #[test]

@@ -6,10 +6,9 @@ use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::config::LlamaConfig;
-use crate::ops::{self, RopeTables};
+use crate::ops::{AttnShape, Kernels, RopeTables};
 
-use ops::linear;
-
+#[derive(Clone)]
 struct Attention {
     q_proj: Tensor,
     k_proj: Tensor,
@@ -34,16 +33,17 @@ impl Attention {
     }
 
     /// `x: [b*t, c]` -> `[b*t, c]`.
-    fn forward(&self, x: &Tensor, b: usize, t: usize, rope: &RopeTables) -> Result<Tensor> {
-        let q = linear(x, &self.q_proj)?;
-        let k = linear(x, &self.k_proj)?;
-        let v = linear(x, &self.v_proj)?;
-        let shape = ops::AttnShape { b, t, heads: self.heads, kv_heads: self.kv_heads };
-        let out = ops::attention(&q, &k, &v, shape, rope)?;
-        linear(&out, &self.o_proj)
+    fn forward(&self, ops: Kernels, x: &Tensor, b: usize, t: usize, rope: &RopeTables) -> Result<Tensor> {
+        let q = ops.linear(x, &self.q_proj)?;
+        let k = ops.linear(x, &self.k_proj)?;
+        let v = ops.linear(x, &self.v_proj)?;
+        let shape = AttnShape { b, t, heads: self.heads, kv_heads: self.kv_heads };
+        let out = ops.attention(&q, &k, &v, shape, rope)?;
+        ops.linear(&out, &self.o_proj)
     }
 }
 
+#[derive(Clone)]
 struct Mlp {
     gate_proj: Tensor,
     up_proj: Tensor,
@@ -60,12 +60,13 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let act = ops::swiglu(&linear(x, &self.gate_proj)?, &linear(x, &self.up_proj)?)?;
-        linear(&act, &self.down_proj)
+    fn forward(&self, ops: Kernels, x: &Tensor) -> Result<Tensor> {
+        let act = ops.swiglu(&ops.linear(x, &self.gate_proj)?, &ops.linear(x, &self.up_proj)?)?;
+        ops.linear(&act, &self.down_proj)
     }
 }
 
+#[derive(Clone)]
 struct Block {
     input_layernorm: Tensor,
     self_attn: Attention,
@@ -86,7 +87,8 @@ impl Block {
 }
 
 /// The model. Holds the parameter tensors it was loaded with, so gradients of its outputs
-/// reach the `Var`s behind the `VarBuilder`.
+/// reach the `Var`s behind the `VarBuilder`. Cloning shares the tensors.
+#[derive(Clone)]
 pub struct Llama {
     embed_tokens: Tensor,
     layers: Vec<Block>,
@@ -94,6 +96,7 @@ pub struct Llama {
     lm_head: Tensor,
     rope: RopeTables,
     cfg: LlamaConfig,
+    kernels: Kernels,
 }
 
 impl Llama {
@@ -112,7 +115,18 @@ impl Llama {
             vb.pp("lm_head").get((cfg.vocab_size, cfg.hidden_size), "weight")?
         };
         let rope = RopeTables::new(cfg.head_dim(), cfg.max_position_embeddings, cfg.rope_theta);
-        Ok(Self { embed_tokens, layers, norm, lm_head, rope, cfg: cfg.clone() })
+        Ok(Self { embed_tokens, layers, norm, lm_head, rope, cfg: cfg.clone(), kernels: Kernels::default() })
+    }
+
+    /// The same model running `kernels` (the default is [`Kernels::Fused`]).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The ops this model runs.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn config(&self) -> &LlamaConfig {
@@ -139,16 +153,16 @@ impl Llama {
         if max_id as usize >= self.cfg.vocab_size {
             candle_core::bail!("token id {max_id} is outside the vocabulary of {}", self.cfg.vocab_size);
         }
-        let eps = self.cfg.rms_norm_eps;
+        let (eps, ops) = (self.cfg.rms_norm_eps, self.kernels);
         let mut x = self.embed_tokens.index_select(&ids, 0)?;
         for layer in &self.layers {
-            let h = ops::rms_norm(&x, &layer.input_layernorm, eps)?;
-            x = (x + layer.self_attn.forward(&h, b, t, &self.rope)?)?;
-            let h = ops::rms_norm(&x, &layer.post_attention_layernorm, eps)?;
-            x = (x + layer.mlp.forward(&h)?)?;
+            let h = ops.rms_norm(&x, &layer.input_layernorm, eps)?;
+            x = (x + layer.self_attn.forward(ops, &h, b, t, &self.rope)?)?;
+            let h = ops.rms_norm(&x, &layer.post_attention_layernorm, eps)?;
+            x = (x + layer.mlp.forward(ops, &h)?)?;
         }
-        let x = ops::rms_norm(&x, &self.norm, eps)?;
-        linear(&x, &self.lm_head)
+        let x = ops.rms_norm(&x, &self.norm, eps)?;
+        ops.linear(&x, &self.lm_head)
     }
 
     /// Mean next-token cross-entropy of `inputs` predicting `targets` (both `[b, t]`).
@@ -156,24 +170,6 @@ impl Llama {
         if inputs.dims() != targets.dims() {
             candle_core::bail!("inputs {:?} and targets {:?} differ", inputs.dims(), targets.dims());
         }
-        ops::cross_entropy(&self.logits_2d(inputs)?, &targets.flatten_all()?)
+        self.kernels.cross_entropy(&self.logits_2d(inputs)?, &targets.flatten_all()?)
     }
-}
-
-/// The same loss computed with the composed (non-fused) reference ops: the ground truth the
-/// fused kernels are tested against.
-pub fn reference_loss(model: &Llama, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    REFERENCE.with(|r| r.set(true));
-    let out = model.loss(inputs, targets);
-    REFERENCE.with(|r| r.set(false));
-    out
-}
-
-thread_local! {
-    static REFERENCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the current thread asked for the reference ops (see [`reference_loss`]).
-pub(crate) fn use_reference() -> bool {
-    REFERENCE.with(|r| r.get())
 }

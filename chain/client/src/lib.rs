@@ -5,10 +5,11 @@
 //!   error name.
 //! - [`ops`]: registration, serving, staking, commitments, weights, the metagraph, queries.
 //! - [`wallet`]: `~/.bittensor/wallets` as btcli writes it, coldkey encryption included.
-//! - [`cli`]: the wallet and chain subcommands both binaries share.
+//! - `cli` (feature `cli`): the wallet and chain subcommands and daemon edge both binaries share.
 
 pub mod api;
 pub mod blocks;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod error;

@@ -14,6 +14,7 @@ pub mod http;
 pub mod memory;
 pub mod quorum;
 pub mod seam;
+pub mod signal;
 pub mod state;
 #[cfg(feature = "model")]
 pub mod sync;

@@ -298,7 +298,7 @@ mod tests {
             let e = StateDir::open(dir.path(), run, netuid, &key).unwrap_err().to_string();
             assert!(e.contains("belongs to run") && e.contains("--state-dir"), "{e}");
         }
-        std::fs::write(dir.path().join("run.json"), b"{not json").unwrap();
+        fs::write(dir.path().join("run.json"), b"{not json").unwrap();
         let e = StateDir::open(dir.path(), RUN, 1, &KEY).unwrap_err().to_string();
         assert!(e.contains("not a valid record"), "{e}");
     }
@@ -312,7 +312,7 @@ mod tests {
         s.set_record(Window(4), &st).unwrap();
         s.set_record(Window(4), &st).unwrap();
         assert_eq!(s.record(Window(4)).unwrap(), Some(st));
-        let names: Vec<String> = std::fs::read_dir(dir.path().join("windows"))
+        let names: Vec<String> = fs::read_dir(dir.path().join("windows"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
@@ -331,7 +331,7 @@ mod tests {
         assert_eq!(s.payload(Window(4), &h, 1024).unwrap(), None);
         assert!(matches!(s.payload(Window(3), &h, 4), Err(StateError::TooLarge { .. })));
         // A file damaged on disk is refused, not served.
-        std::fs::write(&path, b"payload bytez").unwrap();
+        fs::write(&path, b"payload bytez").unwrap();
         assert!(matches!(s.payload(Window(3), &h, 1024), Err(StateError::HashMismatch { .. })));
     }
 
@@ -344,7 +344,7 @@ mod tests {
             s.store_payload(Window(w), &hash(&bytes), &bytes).unwrap();
             s.set_record(Window(w), &Status::Skipped { reason: "test".into() }).unwrap();
         }
-        std::fs::write(dir.path().join("payloads").join("notes.txt"), b"kept").unwrap();
+        fs::write(dir.path().join("payloads").join("notes.txt"), b"kept").unwrap();
         assert_eq!(s.retain(Window(4)).unwrap(), 4);
         assert_eq!(s.record(Window(3)).unwrap(), None);
         assert!(s.record(Window(4)).unwrap().is_some());
@@ -377,8 +377,7 @@ mod tests {
     fn oversized_records_are_refused_before_reading() {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir::open(dir.path(), RUN, 1, &KEY).unwrap();
-        std::fs::write(dir.path().join("windows").join("1.json"), vec![b' '; MAX_RECORD as usize + 1])
-            .unwrap();
+        fs::write(dir.path().join("windows").join("1.json"), vec![b' '; MAX_RECORD as usize + 1]).unwrap();
         assert!(matches!(s.record(Window(1)), Err(StateError::TooLarge { .. })));
     }
 }

@@ -192,7 +192,8 @@ sp_api::impl_runtime_apis! {
             (list, AllPalletsWithSystem::storage_info())
         }
 
-        #[allow(non_local_definitions)]
+        // `alloc::string::String` in full: the no_std build has no `String` in its prelude.
+        #[allow(non_local_definitions, unused_qualifications)]
         fn dispatch_benchmark(
             config: polkadot_sdk::frame_benchmarking::BenchmarkConfig,
         ) -> Result<Vec<polkadot_sdk::frame_benchmarking::BenchmarkBatch>, alloc::string::String> {

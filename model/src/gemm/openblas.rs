@@ -296,7 +296,8 @@ unsafe fn c_str(p: *const c_char) -> String {
     if p.is_null() {
         return String::new();
     }
-    CStr::from_ptr(p).to_string_lossy().trim().to_string()
+    // SAFETY: `p` is not null, and the caller promises a NUL-terminated string.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_string()
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

@@ -245,16 +245,20 @@ pub fn attention(
     shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
-    let AttnShape { heads, kv_heads, .. } = shape;
-    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-        candle_core::bail!("attention: {heads} heads do not group over {kv_heads} kv heads");
-    }
+    check_groups(shape)?;
     if super::fused(q) {
         let op = Attention { shape, tables: tables.clone() };
         q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
     } else {
         reference(q, k, v, shape, tables)
     }
+}
+
+fn check_groups(AttnShape { heads, kv_heads, .. }: AttnShape) -> Result<()> {
+    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
+        candle_core::bail!("attention: {heads} heads do not group over {kv_heads} kv heads");
+    }
+    Ok(())
 }
 
 /// The same attention composed from differentiable candle ops.
@@ -265,18 +269,19 @@ pub fn reference(
     shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
+    check_groups(shape)?;
     let AttnShape { b, t, heads, kv_heads } = shape;
     let d = tables.head_dim();
     let group = heads / kv_heads;
-    let q = super::rope(&q.reshape((b, t, heads, d))?, tables)?;
-    let k = super::rope(&k.reshape((b, t, kv_heads, d))?, tables)?;
+    let q = super::rope::reference(&q.reshape((b, t, heads, d))?, tables)?;
+    let k = super::rope::reference(&k.reshape((b, t, kv_heads, d))?, tables)?;
     let v = v.reshape((b, t, kv_heads, d))?;
     // Stacking a kv head's query group along the time axis lets one matmul serve the group.
     let q = q.transpose(1, 2)?.contiguous()?.reshape((b, kv_heads, group * t, d))?;
     let k = k.transpose(1, 2)?.contiguous()?;
     let v = v.transpose(1, 2)?.contiguous()?;
     let scores = q.matmul(&k.t()?)?.reshape((b, heads, t, t))?;
-    let probs = super::causal_softmax(&scores, 1.0 / (d as f64).sqrt())?;
+    let probs = super::softmax::reference(&scores, 1.0 / (d as f64).sqrt())?;
     let out = probs.reshape((b, kv_heads, group * t, t))?.matmul(&v)?;
     out.reshape((b, heads, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b * t, heads * d))
 }

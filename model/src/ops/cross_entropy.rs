@@ -102,7 +102,11 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// The same loss from candle's composed ops.
 pub fn reference(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if targets.dtype() != DType::U32 {
+        candle_core::bail!("cross_entropy: targets must be u32, got {:?}", targets.dtype());
+    }
     candle_nn::loss::cross_entropy(logits, targets)
 }
 

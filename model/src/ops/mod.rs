@@ -60,7 +60,68 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
 
 /// Whether the fused CPU kernels apply to this tensor.
 fn fused(t: &Tensor) -> bool {
-    t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && !crate::llama::use_reference()
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32
+}
+
+/// Which implementation of the model's ops runs: a choice made per model
+/// ([`crate::Llama::with_kernels`]), so that a test can run the ground truth next to the fast
+/// path in the same thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// The fused kernels on f32 CPU tensors; the composed ops on anything else.
+    #[default]
+    Fused,
+    /// The composed, differentiable candle ops everywhere: the ground truth of the tests.
+    Reference,
+}
+
+impl Kernels {
+    /// `x @ w^T`.
+    pub fn linear(self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Fused => linear(x, w),
+            Self::Reference => reference::linear(x, w),
+        }
+    }
+
+    /// RMSNorm of the last axis, scaled by `w`.
+    pub fn rms_norm(self, x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+        match self {
+            Self::Fused => rms_norm(x, w, eps),
+            Self::Reference => reference::rms_norm(x, w, eps),
+        }
+    }
+
+    /// Causal GQA attention with rotary embeddings (see [`attention`]).
+    pub fn attention(
+        self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        shape: AttnShape,
+        tables: &RopeTables,
+    ) -> Result<Tensor> {
+        match self {
+            Self::Fused => attention(q, k, v, shape, tables),
+            Self::Reference => reference::attention(q, k, v, shape, tables),
+        }
+    }
+
+    /// `silu(gate) * up`.
+    pub fn swiglu(self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Fused => swiglu(gate, up),
+            Self::Reference => reference::swiglu(gate, up),
+        }
+    }
+
+    /// Mean cross-entropy of `logits: [n, vocab]` against u32 `targets: [n]`.
+    pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Fused => cross_entropy(logits, targets),
+            Self::Reference => reference::cross_entropy(logits, targets),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,23 +59,6 @@ pub fn status_line(
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what the localnet and the tests send by pid).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// A settings file: at most 64 KiB of UTF-8 TOML, unknown keys refused by `T`.
 pub fn read_settings<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let fail = |e: String| format!("{}: {e}", path.display());

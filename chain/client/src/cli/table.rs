@@ -17,8 +17,8 @@ pub fn metagraph_table(metagraph: &Metagraph) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>4}  {:<48}  {:>14}  {:>9}  {:>9}  {:>12}  {:>11}  {:>3}  {}",
-        "uid", "hotkey", "stake (TAO)", "incentive", "dividends", "emission", "last update", "vp", "axon"
+        "{:>4}  {:<48}  {:>14}  {:>9}  {:>9}  {:>12}  {:>11}  {:>3}  axon",
+        "uid", "hotkey", "stake (TAO)", "incentive", "dividends", "emission", "last update", "vp"
     );
     for n in &metagraph.neurons {
         let axon = n.axon.as_ref().map(|a| format!("{}:{}", a.ip, a.port)).unwrap_or_else(|| "-".into());

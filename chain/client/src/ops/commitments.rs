@@ -218,6 +218,15 @@ async fn stored_at(at: &AtBlock, netuid: u16) -> Result<Vec<StoredCommitment>> {
     Ok(found)
 }
 
+impl Chain {
+    /// Who set a commitment in block `number` (its `Commitments.Commitment` events), with the
+    /// subnet; none if there is no such block.
+    pub async fn commitments_set_at(&self, number: u64) -> Result<Vec<(u16, AccountId)>> {
+        let events = self.events_at::<chain::commitments::events::Commitment>(number).await?;
+        Ok(events.into_iter().map(|e| (e.netuid, e.who)).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,14 +252,5 @@ mod tests {
         let other_tag =
             CommitmentInfo { fields: BoundedVec(vec![Data::Raw4(*b"RUN2"), Data::BlakeTwo256([6; 32])]) };
         assert_eq!(parse(&other_tag), None);
-    }
-}
-
-impl Chain {
-    /// Who set a commitment in block `number` (its `Commitments.Commitment` events), with the
-    /// subnet; none if there is no such block.
-    pub async fn commitments_set_at(&self, number: u64) -> Result<Vec<(u16, AccountId)>> {
-        let events = self.events_at::<chain::commitments::events::Commitment>(number).await?;
-        Ok(events.into_iter().map(|e| (e.netuid, e.who)).collect())
     }
 }

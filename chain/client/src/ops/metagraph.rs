@@ -106,9 +106,9 @@ impl Chain {
                     try_get!(at, subtensor_module, keys, (netuid, uid)).ok_or_else(|| {
                         ChainError::Decode(format!("uid {uid} of subnet {netuid} has no hotkey"))
                     })?;
-                let coldkey = try_get!(at, subtensor_module, owner, (hotkey.clone(),));
-                let stake: u64 = get!(at, total_hotkey_alpha, (hotkey.clone(), netuid));
-                let axon = try_get!(at, subtensor_module, axons, (netuid, hotkey.clone())).and_then(axon);
+                let coldkey = try_get!(at, subtensor_module, owner, (hotkey,));
+                let stake: u64 = get!(at, total_hotkey_alpha, (hotkey, netuid));
+                let axon = try_get!(at, subtensor_module, axons, (netuid, hotkey)).and_then(axon);
                 let registered_at: u64 = get!(at, block_at_registration, (netuid, uid));
                 Ok::<_, ChainError>((uid, hotkey, coldkey, stake, axon, registered_at))
             }

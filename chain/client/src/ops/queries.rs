@@ -66,7 +66,7 @@ impl Chain {
         let at = self.finalized().await?;
         let info = at
             .storage()
-            .fetch(chain::storage().system().account(), (account.clone(),))
+            .fetch(chain::storage().system().account(), (*account,))
             .await
             .map_err(rpc_error)?
             .decode()
@@ -111,25 +111,25 @@ impl Chain {
     /// The stake `coldkey` has on `hotkey` in the subnet, in rao.
     pub async fn stake_of(&self, hotkey: &AccountId, coldkey: &AccountId, netuid: u16) -> Result<u64> {
         let at = self.finalized().await?;
-        Ok(get!(at, stake_of, (hotkey.clone(), coldkey.clone(), netuid)))
+        Ok(get!(at, stake_of, (*hotkey, *coldkey, netuid)))
     }
 
     /// All the stake on `hotkey` in the subnet (the `S` of consensus), in rao.
     pub async fn total_hotkey_stake(&self, hotkey: &AccountId, netuid: u16) -> Result<u64> {
         let at = self.finalized().await?;
-        Ok(get!(at, total_hotkey_alpha, (hotkey.clone(), netuid)))
+        Ok(get!(at, total_hotkey_alpha, (*hotkey, netuid)))
     }
 
     /// The coldkey that owns `hotkey`, if it has one.
     pub async fn owner_of(&self, hotkey: &AccountId) -> Result<Option<AccountId>> {
         let at = self.finalized().await?;
-        Ok(try_get!(at, subtensor_module, owner, (hotkey.clone(),)))
+        Ok(try_get!(at, subtensor_module, owner, (*hotkey,)))
     }
 }
 
 /// The uid of `hotkey` at a block.
 pub(crate) async fn uid_at(at: &AtBlock, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>> {
-    Ok(try_get!(at, subtensor_module, uids, (netuid, hotkey.clone())))
+    Ok(try_get!(at, subtensor_module, uids, (netuid, *hotkey)))
 }
 
 /// Refuses early, with a clear message, when the subnet does not exist.

@@ -43,7 +43,7 @@ impl Chain {
                 format_tao(max_burn)
             )));
         }
-        let call = chain::transactions().subtensor_module().burned_register(netuid, hotkey.clone());
+        let call = chain::transactions().subtensor_module().burned_register(netuid, *hotkey);
         let included = match self.submit("burned_register", &call, coldkey).await {
             Err(e) if e.dispatch_error() == Some("NotEnoughBalanceToStake") => {
                 let balance = self.balance(&coldkey.account_id()).await?;
@@ -93,7 +93,7 @@ impl Chain {
 
     /// Creates a new subnet owned by `coldkey`, with `hotkey` as uid 0. Returns its netuid.
     pub async fn register_network(&self, coldkey: &Keypair, hotkey: &AccountId) -> Result<u16> {
-        let call = chain::transactions().subtensor_module().register_network(hotkey.clone());
+        let call = chain::transactions().subtensor_module().register_network(*hotkey);
         let included = self.submit("register_network", &call, coldkey).await?;
         let at = self.at_hash(included.block_hash).await?;
         let total: u16 = get!(at, total_networks, ());

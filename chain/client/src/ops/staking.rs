@@ -16,7 +16,7 @@ impl Chain {
         netuid: u16,
         amount: u64,
     ) -> Result<Included> {
-        let call = chain::transactions().subtensor_module().add_stake(hotkey.clone(), netuid, amount);
+        let call = chain::transactions().subtensor_module().add_stake(*hotkey, netuid, amount);
         match self.submit("add_stake", &call, coldkey).await {
             Err(e) if e.dispatch_error() == Some("NotEnoughBalanceToStake") => {
                 let balance = self.balance(&coldkey.account_id()).await?;
@@ -37,7 +37,7 @@ impl Chain {
         netuid: u16,
         amount: u64,
     ) -> Result<Included> {
-        let call = chain::transactions().subtensor_module().remove_stake(hotkey.clone(), netuid, amount);
+        let call = chain::transactions().subtensor_module().remove_stake(*hotkey, netuid, amount);
         match self.submit("remove_stake", &call, coldkey).await {
             Err(e) if e.dispatch_error() == Some("NotEnoughStakeToWithdraw") => {
                 let staked = self.stake_of(hotkey, &coldkey.account_id(), netuid).await?;
@@ -54,7 +54,7 @@ impl Chain {
 impl Chain {
     /// Sends `amount` rao from `from` to `to`, keeping `from` above the existential deposit.
     pub async fn transfer(&self, from: &Keypair, to: &AccountId, amount: u64) -> Result<Included> {
-        let dest = subxt::utils::MultiAddress::Id(to.clone());
+        let dest = subxt::utils::MultiAddress::Id(*to);
         let call = chain::transactions().balances().transfer_keep_alive(dest, amount);
         self.submit("transfer_keep_alive", &call, from).await
     }

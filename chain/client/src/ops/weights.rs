@@ -112,7 +112,7 @@ impl Chain {
                 format!("hotkey {} has no uid in subnet {netuid}; register it first", hotkey.ss58())
             }
             "NotEnoughStakeToSetWeights" => {
-                let stake: u64 = get!(at, total_hotkey_alpha, (account.clone(), netuid));
+                let stake: u64 = get!(at, total_hotkey_alpha, (account, netuid));
                 let threshold: u64 = get!(at, stake_threshold, ());
                 format!(
                     "hotkey has {} TAO staked, the chain requires {} TAO",

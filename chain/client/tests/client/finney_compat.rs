@@ -63,7 +63,7 @@ fn the_clients_calls_encode_identically_against_subtensor_finney() {
     expected.extend(2u64.to_le_bytes());
     assert_eq!(set_weights, expected);
 
-    let register = same_bytes(&tx().subtensor_module().burned_register(3, hotkey.clone()), &ours, &finney);
+    let register = same_bytes(&tx().subtensor_module().burned_register(3, hotkey), &ours, &finney);
     assert_eq!(&register[..4], &[7, 7, 3, 0]);
     assert_eq!(&register[4..], &hotkey.0);
 
@@ -80,8 +80,7 @@ fn the_clients_calls_encode_identically_against_subtensor_finney() {
     let serve = same_bytes(&serve, &ours, &finney);
     assert_eq!(&serve[..2], &[7, 4]);
 
-    let stake =
-        same_bytes(&tx().subtensor_module().add_stake(hotkey.clone(), 3, 5_000_000_000), &ours, &finney);
+    let stake = same_bytes(&tx().subtensor_module().add_stake(hotkey, 3, 5_000_000_000), &ours, &finney);
     assert_eq!(&stake[..2], &[7, 2]);
     assert_eq!(&stake[36..], &5_000_000_000u64.to_le_bytes());
 

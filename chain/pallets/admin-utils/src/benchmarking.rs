@@ -20,5 +20,5 @@ mod benchmarks {
         assert_eq!(pallet_subnet::MaxAllowedUids::<T>::get(1), 128);
     }
 
-    impl_benchmark_test_suite!(Pallet, crate::tests::new_test_ext(), crate::tests::Test);
+    impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
 }

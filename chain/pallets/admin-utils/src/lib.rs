@@ -7,9 +7,12 @@
 //! holds for root too (see `pallet_subnet::Hyperparameter`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+#[cfg(test)]
+mod mock;
 #[cfg(test)]
 mod tests;
 pub mod weights;
@@ -27,11 +30,14 @@ pub mod pallet {
     use frame_system::pallet_prelude::*;
     use sp_runtime::traits::BadOrigin;
 
+    /// The admin-utils pallet.
     #[pallet::pallet]
     pub struct Pallet<T>(_);
 
+    /// The pallet's configuration.
     #[pallet::config]
     pub trait Config: polkadot_sdk::frame_system::Config + pallet_subnet::Config {
+        /// Weights of the calls, from the benchmarks.
         type WeightInfo: WeightInfo;
     }
 

@@ -1,65 +1,11 @@
-//! Origin rules of the setters, on a mock runtime with the subnet pallet.
+//! Origin rules of the setters, on the mock runtime.
 
-use crate as pallet_admin_utils;
+use crate::mock::*;
 use pallet_subnet::{Kappa, NetworkMinLockCost, StakeThreshold, Tempo};
 use polkadot_sdk::{
-    frame_support::{assert_noop, assert_ok, derive_impl},
-    frame_system, pallet_balances,
-    sp_io::TestExternalities,
-    sp_runtime::{traits::BadOrigin, BuildStorage},
+    frame_support::{assert_noop, assert_ok},
+    sp_runtime::traits::BadOrigin,
 };
-
-type Block = frame_system::mocking::MockBlock<Test>;
-
-polkadot_sdk::frame_support::construct_runtime!(
-    pub enum Test {
-        System: frame_system,
-        Balances: pallet_balances,
-        SubtensorModule: pallet_subnet,
-        AdminUtils: pallet_admin_utils,
-    }
-);
-
-#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
-impl frame_system::Config for Test {
-    type Block = Block;
-    type AccountData = pallet_balances::AccountData<u64>;
-}
-
-#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
-impl pallet_balances::Config for Test {
-    type AccountStore = System;
-}
-
-#[derive_impl(pallet_subnet::config_preludes::TestDefaultConfig)]
-impl pallet_subnet::Config for Test {
-    type Currency = Balances;
-}
-
-impl pallet_admin_utils::Config for Test {
-    type WeightInfo = ();
-}
-
-const OWNER: u64 = 1;
-const STRANGER: u64 = 2;
-
-pub fn new_test_ext() -> TestExternalities {
-    let storage = RuntimeGenesisConfig {
-        balances: pallet_balances::GenesisConfig {
-            balances: vec![(OWNER, 1_000_000_000_000), (STRANGER, 1_000_000_000_000)],
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .build_storage()
-    .expect("mock genesis builds");
-    let mut ext = TestExternalities::new(storage);
-    ext.execute_with(|| {
-        System::set_block_number(1);
-        assert_ok!(SubtensorModule::register_network(RuntimeOrigin::signed(OWNER), 101));
-    });
-    ext
-}
 
 #[test]
 fn root_sets_anything() {

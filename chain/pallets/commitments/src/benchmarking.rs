@@ -31,5 +31,5 @@ mod benchmarks {
         assert_eq!(MaxSpace::<T>::get(), 1234);
     }
 
-    impl_benchmark_test_suite!(Pallet, crate::tests::new_test_ext(), crate::tests::Test);
+    impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
 }

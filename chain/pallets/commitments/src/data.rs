@@ -17,20 +17,33 @@ pub const MAX_BIGRAW: u32 = 512;
 
 const HASH_BASE: u8 = MAX_RAW as u8 + 2; // 130
 
+/// One field of a commitment.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Data {
+    /// No data.
     #[default]
     None,
+    /// Up to `MAX_RAW` bytes, the length carried in the discriminant.
     Raw(BoundedVec<u8, ConstU32<MAX_RAW>>),
+    /// A BLAKE2b-256 hash (what miners commit: the hash of their payload).
     BlakeTwo256([u8; 32]),
+    /// A SHA-256 hash.
     Sha256([u8; 32]),
+    /// A Keccak-256 hash.
     Keccak256([u8; 32]),
+    /// A SHA3-256 hash.
     ShaThree256([u8; 32]),
+    /// A drand-timelocked payload; decoded for subtensor compatibility, rejected by
+    /// `set_commitment` (no beacon here).
     TimelockEncrypted {
+        /// The ciphertext.
         encrypted: BoundedVec<u8, ConstU32<MAX_BIG>>,
+        /// The drand round that reveals it.
         reveal_round: u64,
     },
+    /// Asks subtensor to reset the committer's bonds; stored as data here.
     ResetBondsFlag,
+    /// Up to `MAX_BIGRAW` bytes with a length prefix.
     BigRaw(BoundedVec<u8, ConstU32<MAX_BIGRAW>>),
 }
 

@@ -5,12 +5,15 @@
 //! payloads. Each account has a per-epoch byte budget (`MaxSpace`), as in subtensor.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod data;
+#[cfg(test)]
+mod mock;
 #[cfg(test)]
 mod tests;
 pub mod weights;
@@ -25,6 +28,7 @@ use scale_info::TypeInfo;
 
 /// Who may commit in a subnet (the runtime answers: its registered hotkeys).
 pub trait CanCommit<AccountId> {
+    /// Whether `who` may commit in `netuid` now.
     fn can_commit(netuid: u16, who: &AccountId) -> bool;
 
     /// Benchmarks: makes `who` able to commit in some subnet, and returns its netuid.
@@ -38,6 +42,7 @@ pub const MIN_USED_SPACE: u64 = 100;
 
 /// The epoch a block belongs to, for the space budget.
 pub trait GetEpochIndex {
+    /// The index of the epoch of `netuid` that `block` falls in.
     fn epoch_index(netuid: u16, block: u64) -> u64;
 }
 
@@ -54,6 +59,7 @@ pub trait GetEpochIndex {
 )]
 #[scale_info(skip_type_params(MaxFields))]
 pub struct CommitmentInfo<MaxFields: frame_support::traits::Get<u32>> {
+    /// The committed fields, in order.
     pub fields: sp_runtime::BoundedVec<Data, MaxFields>,
 }
 
@@ -72,15 +78,20 @@ pub struct Registration<
     BlockNumber: Clone + core::fmt::Debug + PartialEq + Eq,
     MaxFields: frame_support::traits::Get<u32>,
 > {
+    /// Always 0: this chain takes no deposit (kept for subtensor's encoding).
     pub deposit: u64,
+    /// The block the commitment was made in.
     pub block: BlockNumber,
+    /// What was committed.
     pub info: CommitmentInfo<MaxFields>,
 }
 
 /// Bytes used in an epoch.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct UsageTracker {
+    /// The epoch `used_space` counts for; an older one means nothing is used yet.
     pub last_epoch: u64,
+    /// Budget bytes used in `last_epoch`.
     pub used_space: u64,
 }
 
@@ -92,20 +103,26 @@ pub mod pallet {
     use frame_system::pallet_prelude::*;
     use sp_runtime::traits::SaturatedConversion;
 
+    /// The commitments pallet.
     #[pallet::pallet]
     #[pallet::without_storage_info]
     pub struct Pallet<T>(_);
 
+    /// The pallet's configuration.
     #[pallet::config]
     pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
         /// Most fields in one commitment.
         #[pallet::constant]
         type MaxFields: Get<u32> + 'static;
+        /// Who may commit where (the runtime: hotkeys registered in the subnet).
         type CanCommit: CanCommit<Self::AccountId>;
+        /// The epoch a block is in, which resets the space budget.
         type EpochIndex: GetEpochIndex;
+        /// Weights of the calls, from the benchmarks.
         type WeightInfo: WeightInfo;
     }
 
+    /// Default byte budget per account and epoch (subtensor's).
     #[pallet::type_value]
     pub fn DefaultMaxSpace() -> u32 {
         3100
@@ -133,13 +150,20 @@ pub mod pallet {
     #[pallet::storage]
     pub type MaxSpace<T> = StorageValue<_, u32, ValueQuery, DefaultMaxSpace>;
 
+    /// Events of the commitments pallet.
     #[pallet::event]
     #[pallet::generate_deposit(pub(super) fn deposit_event)]
     pub enum Event<T: Config> {
         /// `who` committed in `netuid`.
-        Commitment { netuid: u16, who: T::AccountId },
+        Commitment {
+            /// The subnet.
+            netuid: u16,
+            /// The committing hotkey.
+            who: T::AccountId,
+        },
     }
 
+    /// Errors of the commitments pallet.
     #[pallet::error]
     pub enum Error<T> {
         /// Only hotkeys registered in the subnet may commit.

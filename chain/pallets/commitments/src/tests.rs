@@ -1,63 +1,12 @@
-//! Encoding of `Data` and the rules of `set_commitment`, on a mock runtime.
+//! Encoding of `Data` and the rules of `set_commitment`, on the mock runtime.
 
-use crate::{self as pallet_commitments, *};
+use crate::{mock::*, *};
 use alloc::vec;
 use codec::{Decode, Encode};
 use polkadot_sdk::{
-    frame_support::{assert_noop, assert_ok, derive_impl, traits::ConstU32, BoundedVec},
-    frame_system,
-    sp_io::TestExternalities,
-    sp_runtime::{traits::BadOrigin, BuildStorage},
+    frame_support::{assert_noop, assert_ok, traits::ConstU32, BoundedVec},
+    sp_runtime::traits::BadOrigin,
 };
-
-type Block = frame_system::mocking::MockBlock<Test>;
-
-polkadot_sdk::frame_support::construct_runtime!(
-    pub enum Test {
-        System: frame_system,
-        Commitments: pallet_commitments,
-    }
-);
-
-#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
-impl frame_system::Config for Test {
-    type Block = Block;
-}
-
-/// Everyone but account 100 is "registered".
-pub struct Registered;
-impl CanCommit<u64> for Registered {
-    fn can_commit(_netuid: u16, who: &u64) -> bool {
-        *who != 100
-    }
-
-    #[cfg(feature = "runtime-benchmarks")]
-    fn make_committer(_who: &u64) -> u16 {
-        1
-    }
-}
-
-/// Epochs of 10 blocks.
-pub struct TenBlockEpochs;
-impl GetEpochIndex for TenBlockEpochs {
-    fn epoch_index(_netuid: u16, block: u64) -> u64 {
-        block / 10
-    }
-}
-
-impl pallet_commitments::Config for Test {
-    type MaxFields = ConstU32<3>;
-    type CanCommit = Registered;
-    type EpochIndex = TenBlockEpochs;
-    type WeightInfo = ();
-}
-
-pub fn new_test_ext() -> TestExternalities {
-    let storage = RuntimeGenesisConfig::default().build_storage().expect("genesis");
-    let mut ext = TestExternalities::new(storage);
-    ext.execute_with(|| System::set_block_number(1));
-    ext
-}
 
 fn window_commitment(window: u64, hash: [u8; 32]) -> Box<CommitmentInfo<ConstU32<3>>> {
     let raw = BoundedVec::truncate_from(window.to_le_bytes().to_vec());
@@ -152,7 +101,11 @@ fn registered_hotkey_commits_a_window_hash() {
 fn set_commitment_errors_and_budget() {
     new_test_ext().execute_with(|| {
         assert_noop!(
-            Commitments::set_commitment(RuntimeOrigin::signed(100), 1, window_commitment(1, [0; 32])),
+            Commitments::set_commitment(
+                RuntimeOrigin::signed(UNREGISTERED),
+                1,
+                window_commitment(1, [0; 32])
+            ),
             Error::<Test>::AccountNotAllowedCommit
         );
         let timelocked = Box::new(CommitmentInfo {

@@ -176,22 +176,23 @@ impl<T: Config> Pallet<T> {
         let validators_pool = pending - miners_pool;
         let (sum_i, sum_d) = (fixed::sum(&out.incentive_fx), fixed::sum(&out.dividends_fx));
         if sum_i > 0 && sum_d > 0 {
-            for uid in 0..n {
-                miner_part[uid] = fixed::share(miners_pool, out.incentive_fx[uid], sum_i);
-                validator_part[uid] = fixed::share(validators_pool, out.dividends_fx[uid], sum_d);
+            let parts = miner_part.iter_mut().zip(validator_part.iter_mut());
+            for ((m, v), (&i, &d)) in parts.zip(out.incentive_fx.iter().zip(&out.dividends_fx)) {
+                *m = fixed::share(miners_pool, i, sum_i);
+                *v = fixed::share(validators_pool, d, sum_d);
             }
         } else if sum_i > 0 {
             // Incentive without dividends (no bonds yet): sum(I + D) = sum(I), miners get both.
-            for uid in 0..n {
-                miner_part[uid] = fixed::share(pending, out.incentive_fx[uid], sum_i);
+            for (m, &i) in miner_part.iter_mut().zip(&out.incentive_fx) {
+                *m = fixed::share(pending, i, sum_i);
             }
         } else {
             // Nobody set valid weights: validators share both pools by active stake, or by
             // stake when nobody is an active permit holder.
             let by: &[u64] = if fixed::sum(&out.active_stake_fx) > 0 { &out.active_stake_fx } else { stake };
             let whole = fixed::sum(by);
-            for uid in 0..n {
-                validator_part[uid] = fixed::share(pending, by.get(uid).copied().unwrap_or(0), whole);
+            for (uid, v) in validator_part.iter_mut().enumerate() {
+                *v = fixed::share(pending, by.get(uid).copied().unwrap_or(0), whole);
             }
         }
         let owner_hotkey = SubnetOwnerHotkey::<T>::get(netuid);

@@ -51,13 +51,13 @@ pub fn sum(xs: &[u64]) -> u128 {
 /// Each entry divided by the sum (rounded down); all zeros stay zeros.
 pub fn normalize(xs: &[u64]) -> Vec<Fx> {
     let total = sum(xs);
-    xs.iter().map(|&x| if total == 0 { 0 } else { (((x as u128) << 32) / total) as Fx }).collect()
+    xs.iter().map(|&x| (((x as u128) << 32).checked_div(total).unwrap_or(0)) as Fx).collect()
 }
 
 /// Each entry scaled so that the largest becomes `max` (rounded down); all zeros stay zeros.
 pub fn max_upscale_u16(xs: &[u16]) -> Vec<u16> {
     let max = xs.iter().copied().max().unwrap_or(0) as u64;
-    xs.iter().map(|&x| if max == 0 { 0 } else { (x as u64 * u16::MAX as u64 / max) as u16 }).collect()
+    xs.iter().map(|&x| (x as u64 * u16::MAX as u64).checked_div(max).unwrap_or(0) as u16).collect()
 }
 
 #[cfg(test)]

@@ -36,22 +36,35 @@ pub const MAX_SERVING_RATE_LIMIT: u64 = 7_200;
     Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
 )]
 pub enum Hyperparameter {
+    /// Blocks between epochs; root only.
     Tempo(u16),
+    /// Most uids in the subnet; root only.
     MaxAllowedUids(u16),
+    /// Most validator permits; root only.
     MaxAllowedValidators(u16),
+    /// Blocks a newcomer cannot be pruned for.
     ImmunityPeriod(u16),
+    /// Fewest blocks between two weight updates of a validator; root only.
     WeightsSetRateLimit(u64),
+    /// The version key `set_weights` must carry.
     WeightsVersionKey(u64),
+    /// Lowest registration burn, in RAO.
     MinBurn(u64),
+    /// Highest registration burn, in RAO.
     MaxBurn(u64),
+    /// Blocks since its last weight update after which a validator is inactive.
     ActivityCutoff(u16),
+    /// Consensus quantile as a u16 proportion; root only.
     Kappa(u16),
+    /// Bond EMA memory in millionths.
     BondsMovingAverage(u64),
+    /// Fewest blocks between two `serve_axon` calls of a hotkey.
     ServingRateLimit(u64),
+    /// Whether axons may announce loopback addresses (dev chains); root only.
     AllowLoopbackAxons(bool),
-    /// Chain-wide.
+    /// Chain-wide: least stake for a validator permit, in RAO.
     StakeThreshold(u64),
-    /// Chain-wide.
+    /// Chain-wide: least lock cost of a new subnet, in RAO.
     NetworkMinLockCost(u64),
 }
 

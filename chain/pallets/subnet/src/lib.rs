@@ -18,6 +18,7 @@
 //!   `MaxEpochsPerBlock` epochs run in one block; the others run in the next.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -58,14 +59,19 @@ pub type NetUid = u16;
 pub struct AxonInfo {
     /// Block at which it was served.
     pub block: u64,
+    /// The neuron software's version, as it reports it.
     pub version: u32,
     /// IPv4 in the low 32 bits, or IPv6.
     pub ip: u128,
+    /// TCP port (never 0).
     pub port: u16,
     /// 4 or 6.
     pub ip_type: u8,
+    /// The wire protocol, as the neuron reports it (subtensor: 0 = TCP, 4 = HTTP).
     pub protocol: u8,
+    /// Unused; kept for subtensor's encoding.
     pub placeholder1: u8,
+    /// Unused; kept for subtensor's encoding.
     pub placeholder2: u8,
 }
 
@@ -88,7 +94,9 @@ pub mod config_preludes {
     impl frame_system::DefaultConfig for TestDefaultConfig {}
 
     frame_support::parameter_types! {
+        /// The pallet's account seed in tests.
         pub const TestPalletId: PalletId = PalletId(*b"py/subnt");
+        /// The burn decays 1% a block.
         pub const TestBurnDecay: Perbill = Perbill::from_percent(99);
     }
 
@@ -106,6 +114,8 @@ pub mod config_preludes {
 }
 
 #[frame_support::pallet]
+// The calls keep subtensor's signatures (`serve_axon` takes eight values).
+#[allow(clippy::too_many_arguments)]
 pub mod pallet {
     use super::*;
     use alloc::vec::Vec;
@@ -117,10 +127,12 @@ pub mod pallet {
     use frame_system::pallet_prelude::*;
     use sp_runtime::{traits::AccountIdConversion, Perbill};
 
+    /// The pallet; its calls and helpers are on `Pallet<T>`.
     #[pallet::pallet]
     #[pallet::without_storage_info]
     pub struct Pallet<T>(_);
 
+    /// What the runtime provides: the token and the limits that bound every block's work.
     #[pallet::config(with_default)]
     pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
         /// The token: registration burns it, stake is held in this pallet's account.
@@ -154,10 +166,12 @@ pub mod pallet {
 
     // ---- Global state -------------------------------------------------------------------
 
+    /// The runtime's `DefaultBlockEmission`.
     #[pallet::type_value]
     pub fn DefaultBlockEmission<T: Config>() -> u64 {
         T::DefaultBlockEmission::get()
     }
+    /// 1 TAO.
     #[pallet::type_value]
     pub fn DefaultLockCost() -> u64 {
         1_000_000_000
@@ -200,55 +214,68 @@ pub mod pallet {
 
     // ---- Subnets and hyperparameters -----------------------------------------------------
 
+    /// The runtime's `DefaultTempo`.
     #[pallet::type_value]
     pub fn DefaultTempo<T: Config>() -> u16 {
         T::DefaultTempo::get()
     }
+    /// The runtime's `MaxUidsLimit`.
     #[pallet::type_value]
     pub fn DefaultMaxAllowedUids<T: Config>() -> u16 {
         T::MaxUidsLimit::get()
     }
+    /// 64, as subtensor.
     #[pallet::type_value]
     pub fn DefaultMaxAllowedValidators() -> u16 {
         64
     }
+    /// 4096 blocks, as subtensor.
     #[pallet::type_value]
     pub fn DefaultImmunityPeriod() -> u16 {
         4096
     }
+    /// 100 blocks, as subtensor.
     #[pallet::type_value]
     pub fn DefaultWeightsSetRateLimit() -> u64 {
         100
     }
+    /// 0.5 TAO.
     #[pallet::type_value]
     pub fn DefaultMinBurn() -> u64 {
         500_000_000
     }
+    /// 100 TAO, as subtensor.
     #[pallet::type_value]
     pub fn DefaultMaxBurn() -> u64 {
         100_000_000_000
     }
+    /// 1 TAO, as subtensor.
     #[pallet::type_value]
     pub fn DefaultBurn() -> u64 {
         1_000_000_000
     }
+    /// 5000 blocks, as subtensor.
     #[pallet::type_value]
     pub fn DefaultActivityCutoff() -> u16 {
         5000
     }
+    /// Half of u16::MAX: consensus is what a stake majority agrees on.
     #[pallet::type_value]
     pub fn DefaultKappa() -> u16 {
         32_767
     }
+    /// 900_000 (of 1_000_000): bonds move 10% an epoch.
     #[pallet::type_value]
     pub fn DefaultBondsMovingAverage() -> u64 {
         900_000
     }
+    /// 50 blocks, as subtensor.
     #[pallet::type_value]
     pub fn DefaultServingRateLimit() -> u64 {
         50
     }
 
+    /// Whether a netuid is a live subnet.
     #[pallet::storage]
     pub type NetworksAdded<T> = StorageMap<_, Identity, NetUid, bool, ValueQuery>;
     /// Coldkey that created the subnet.
@@ -257,40 +284,53 @@ pub mod pallet {
     /// Hotkey of the owner (uid 0 at creation; receives the owner's cut; never pruned).
     #[pallet::storage]
     pub type SubnetOwnerHotkey<T: Config> = StorageMap<_, Identity, NetUid, T::AccountId>;
+    /// Block at which the subnet was created.
     #[pallet::storage]
     pub type NetworkRegisteredAt<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
     /// What `register_network` burned.
     #[pallet::storage]
     pub type SubnetLocked<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// Blocks between two epochs, less one (an epoch runs every `tempo + 1` blocks).
     #[pallet::storage]
     pub type Tempo<T: Config> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultTempo<T>>;
+    /// Most uids in the subnet; a registration beyond it prunes one.
     #[pallet::storage]
     pub type MaxAllowedUids<T: Config> =
         StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultMaxAllowedUids<T>>;
+    /// How many of the highest-staked uids hold a validator permit.
     #[pallet::storage]
     pub type MaxAllowedValidators<T> =
         StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultMaxAllowedValidators>;
+    /// Blocks after registration during which a uid cannot be pruned.
     #[pallet::storage]
     pub type ImmunityPeriod<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultImmunityPeriod>;
+    /// Fewest blocks between two `set_weights` of one validator.
     #[pallet::storage]
     pub type WeightsSetRateLimit<T> =
         StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultWeightsSetRateLimit>;
+    /// Lowest `version_key` that `set_weights` accepts.
     #[pallet::storage]
     pub type WeightsVersionKey<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// Lowest registration price.
     #[pallet::storage]
     pub type MinBurn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultMinBurn>;
+    /// Highest registration price.
     #[pallet::storage]
     pub type MaxBurn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultMaxBurn>;
     /// Current registration price.
     #[pallet::storage]
     pub type Burn<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultBurn>;
+    /// A uid that set no weights for this many blocks is inactive in the epoch.
     #[pallet::storage]
     pub type ActivityCutoff<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultActivityCutoff>;
+    /// Share of stake (of u16::MAX) whose weights decide consensus.
     #[pallet::storage]
     pub type Kappa<T> = StorageMap<_, Identity, NetUid, u16, ValueQuery, DefaultKappa>;
+    /// How much of the old bonds an epoch keeps, of 1_000_000.
     #[pallet::storage]
     pub type BondsMovingAverage<T> =
         StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultBondsMovingAverage>;
+    /// Fewest blocks between two `serve_axon` of one hotkey.
     #[pallet::storage]
     pub type ServingRateLimit<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery, DefaultServingRateLimit>;
     /// Dev mode: accept loopback axon addresses (the localnet runs everything on 127.0.0.1).
@@ -305,6 +345,7 @@ pub mod pallet {
     /// Block of the last epoch (subtensor's spelling).
     #[pallet::storage]
     pub type LastMechansimStepBlock<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
+    /// Blocks since the last epoch (past `tempo + 1`, the epoch is overdue).
     #[pallet::storage]
     pub type BlocksSinceLastStep<T> = StorageMap<_, Identity, NetUid, u64, ValueQuery>;
 
@@ -319,8 +360,10 @@ pub mod pallet {
     /// Hotkey of a uid in a subnet.
     #[pallet::storage]
     pub type Keys<T: Config> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, T::AccountId>;
+    /// Block at which a uid was (last) registered.
     #[pallet::storage]
     pub type BlockAtRegistration<T> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, u64, ValueQuery>;
+    /// A hotkey's published endpoint in a subnet.
     #[pallet::storage]
     pub type Axons<T: Config> =
         StorageDoubleMap<_, Identity, NetUid, Blake2_128Concat, T::AccountId, AxonInfo>;
@@ -330,29 +373,38 @@ pub mod pallet {
     /// A validator's bonds: (uid, bond) sorted by uid, column max-upscaled to 65535.
     #[pallet::storage]
     pub type Bonds<T> = StorageDoubleMap<_, Identity, NetUid, Identity, u16, Vec<(u16, u16)>, ValueQuery>;
+    /// Block of each uid's last `set_weights` (0 if never), by uid.
     #[pallet::storage]
     pub type LastUpdate<T> = StorageMap<_, Identity, NetUid, Vec<u64>, ValueQuery>;
+    /// Whether each uid was active at the last epoch, by uid.
     #[pallet::storage]
     pub type Active<T> = StorageMap<_, Identity, NetUid, Vec<bool>, ValueQuery>;
+    /// Each uid's consensus weight at the last epoch (of u16::MAX), by uid.
     #[pallet::storage]
     pub type Consensus<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    /// Each uid's share of the miners' emission at the last epoch (of u16::MAX), by uid.
     #[pallet::storage]
     pub type Incentive<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    /// Each uid's share of the validators' emission at the last epoch (of u16::MAX), by uid.
     #[pallet::storage]
     pub type Dividends<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
     /// What each uid was paid at the last epoch.
     #[pallet::storage]
     pub type Emission<T> = StorageMap<_, Identity, NetUid, Vec<u64>, ValueQuery>;
+    /// Each validator's weight kept after clipping to consensus (of u16::MAX), by uid.
     #[pallet::storage]
     pub type ValidatorTrust<T> = StorageMap<_, Identity, NetUid, Vec<u16>, ValueQuery>;
+    /// Whether each uid held a validator permit at the last epoch, by uid.
     #[pallet::storage]
     pub type ValidatorPermit<T> = StorageMap<_, Identity, NetUid, Vec<bool>, ValueQuery>;
 
+    /// Genesis has nothing to configure: subnets are created by calls.
     #[pallet::genesis_config]
     #[derive(frame_support::DefaultNoBound)]
     pub struct GenesisConfig<T: Config> {
+        /// Ties the config to the runtime.
         #[serde(skip)]
-        pub _config: core::marker::PhantomData<T>,
+        pub _config: PhantomData<T>,
     }
 
     #[pallet::genesis_build]
@@ -367,61 +419,96 @@ pub mod pallet {
         }
     }
 
+    /// Events of the subnet pallet.
     #[pallet::event]
     #[pallet::generate_deposit(pub(super) fn deposit_event)]
     pub enum Event<T: Config> {
         /// A subnet was created; its owner hotkey holds uid 0.
         NetworkAdded {
+            /// The new subnet.
             netuid: NetUid,
+            /// Its owner's coldkey.
             owner: T::AccountId,
+            /// Its owner's hotkey (uid 0).
             hotkey: T::AccountId,
+            /// What creating it burned.
             locked: u64,
         },
         /// A hotkey got a uid (replacing `pruned`, if the subnet was full).
         NeuronRegistered {
+            /// The subnet.
             netuid: NetUid,
+            /// The uid it got.
             uid: u16,
+            /// The registered hotkey.
             hotkey: T::AccountId,
+            /// The registration price burned.
             burned: u64,
+            /// The hotkey that held the uid before, if one was pruned.
             pruned: Option<T::AccountId>,
         },
+        /// A coldkey staked on a hotkey.
         StakeAdded {
+            /// Who staked.
             coldkey: T::AccountId,
+            /// On whom.
             hotkey: T::AccountId,
+            /// In which subnet.
             netuid: NetUid,
+            /// How much moved from balance to stake.
             amount: u64,
         },
+        /// A coldkey took stake back into its balance.
         StakeRemoved {
+            /// Whose stake.
             coldkey: T::AccountId,
+            /// On whom it was.
             hotkey: T::AccountId,
+            /// In which subnet.
             netuid: NetUid,
+            /// How much moved from stake to balance.
             amount: u64,
         },
+        /// A hotkey published its endpoint (`Axons`).
         AxonServed {
+            /// The subnet.
             netuid: NetUid,
+            /// Whose endpoint.
             hotkey: T::AccountId,
         },
+        /// A validator's weights were stored (`Weights`).
         WeightsSet {
+            /// The subnet.
             netuid: NetUid,
+            /// The validator's uid.
             uid: u16,
         },
         /// A hyperparameter changed (`netuid` is `None` for chain-wide ones).
         HyperparameterSet {
+            /// The subnet, or `None` for a chain-wide value.
             netuid: Option<NetUid>,
+            /// The parameter and its new value.
             value: Hyperparameter,
         },
         /// An epoch ran and paid `owner + miners + validators`; `carried` of the miners' and
         /// validators' part stays in `PendingEmission` (the owner's in `PendingOwnerCut`).
         EpochRun {
+            /// The subnet.
             netuid: NetUid,
+            /// The block it ran in.
             block: u64,
+            /// Paid to the owner's hotkey.
             owner: u64,
+            /// Paid to miners, by incentive.
             miners: u64,
+            /// Paid to validators, by dividends (or by stake when none is active).
             validators: u64,
+            /// Left in `PendingEmission` for the next epoch.
             carried: u64,
         },
     }
 
+    /// Why a call of the subnet pallet failed.
     #[pallet::error]
     pub enum Error<T> {
         /// No subnet with this netuid.

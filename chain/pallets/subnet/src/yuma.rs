@@ -12,10 +12,13 @@ pub type Row<V> = Vec<(u16, V)>;
 /// Everything an epoch reads, indexed by uid (`0..n`).
 #[derive(Clone, Debug, Default)]
 pub struct EpochInput {
+    /// The block the epoch runs in.
     pub now: u64,
     /// Block of the previous epoch; bonds to miners registered at or after it are dropped.
     pub last_epoch_block: u64,
+    /// Validators whose last update is older than this many blocks are inactive.
     pub activity_cutoff: u64,
+    /// Most validator permits (given to the top stakes).
     pub max_allowed_validators: u16,
     /// Consensus quantile as a u16 proportion (32767 = 0.5).
     pub kappa: u16,
@@ -23,8 +26,11 @@ pub struct EpochInput {
     pub bonds_moving_average: u64,
     /// Stake per uid, already zeroed where below the stake threshold.
     pub stake: Vec<u64>,
+    /// Block of each uid's last weight update.
     pub last_update: Vec<u64>,
+    /// Block each uid registered in.
     pub block_at_registration: Vec<u64>,
+    /// Permits from the previous epoch (weights of uids without one are ignored).
     pub validator_permit: Vec<bool>,
     /// Stored weight rows (u16 values, as set).
     pub weights: Vec<Row<u16>>,
@@ -35,16 +41,25 @@ pub struct EpochInput {
 /// Everything an epoch writes, indexed by uid.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EpochOutput {
+    /// Whether each uid updated weights within the activity cutoff.
     pub active: Vec<bool>,
+    /// Stake-weighted kappa-quantile of the weights each uid received.
     pub consensus: Vec<u16>,
+    /// Miners' share of emission (normalized clipped rank).
     pub incentive: Vec<u16>,
+    /// Validators' share of emission (from bonds).
     pub dividends: Vec<u16>,
+    /// How much of each validator's weight survived clipping.
     pub validator_trust: Vec<u16>,
+    /// Permits for the next epoch.
     pub validator_permit: Vec<bool>,
+    /// New bond rows, to store.
     pub bonds: Vec<Row<u16>>,
-    /// Normalized incentive, dividends and active stake in full precision, for the payout.
+    /// Normalized incentive in full precision, for the payout.
     pub incentive_fx: Vec<Fx>,
+    /// Normalized dividends in full precision, for the payout.
     pub dividends_fx: Vec<Fx>,
+    /// Normalized active stake in full precision, for the payout.
     pub active_stake_fx: Vec<Fx>,
 }
 
@@ -215,7 +230,7 @@ fn col_normalize(mut rows: Vec<Row<Fx>>, n: usize) -> Vec<Row<Fx>> {
     for row in rows.iter_mut() {
         for entry in row.iter_mut() {
             let total = sums[entry.0 as usize];
-            entry.1 = if total == 0 { 0 } else { (((entry.1 as u128) << 32) / total) as Fx };
+            entry.1 = (((entry.1 as u128) << 32).checked_div(total).unwrap_or(0)) as Fx;
         }
         row.retain(|&(_, v)| v > 0);
     }

@@ -180,7 +180,7 @@ pub async fn until_signal<S: Clone + Send + 'static, M>(
     handle: &mut PeerHandle<S, M>,
     stopping: &str,
 ) -> anyhow::Result<()> {
-    use subnet_client::cli::daemon::shutdown_signal;
+    use crate::signal::shutdown_signal;
     tokio::select! {
         r = handle.wait() => r,
         _ = shutdown_signal() => {

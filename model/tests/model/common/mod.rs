@@ -42,7 +42,7 @@ pub fn random_tokens(seed: &str, b: usize, t: usize, vocab: usize) -> Tensor {
 
 /// Cross-entropy on `val`'s tokens of a unigram model fitted on `train`'s (add-0.5 smoothing):
 /// the loss a model reaches without using any context.
-pub fn unigram_cross_entropy(train: &model::data::Dataset, val: &model::data::Dataset) -> f64 {
+pub fn unigram_cross_entropy(train: &data::Dataset, val: &data::Dataset) -> f64 {
     let vocab = train.manifest().vocab_size;
     let mut counts = vec![0.5f64; vocab];
     for p in 0..train.num_pages() {

@@ -229,8 +229,8 @@ fn compare(input: &EpochInput, out: &EpochOutput, want: &Reference) {
         for &(j, b) in &out.bonds[i] {
             stored[j as usize] = b;
         }
-        for j in 0..n {
-            let (got, exp) = (stored[j] as f64, want.bonds[i][j] as f64);
+        for (j, &s) in stored.iter().enumerate() {
+            let (got, exp) = (s as f64, want.bonds[i][j] as f64);
             // Max-upscaling divides by the column's largest entry: allow two steps.
             assert!((got - exp).abs() <= 2.0 + TOL * U16, "bond {i}->{j}: {got} vs {exp}\n{input:?}");
         }
@@ -283,7 +283,7 @@ fn the_reference_catches_a_missing_clip() {
 #[test]
 fn yuma_outputs_are_pinned_bit_for_bit() {
     use codec::Encode;
-    let mut rng = Rng(0x601d_e0_0000_0017);
+    let mut rng = Rng(0x60_1de0_0000_0017);
     let mut all = Vec::new();
     for _ in 0..200 {
         let out = epoch(&random_input(&mut rng));
