@@ -242,6 +242,24 @@ impl LlamaConfig {
     pub fn num_params(&self) -> usize {
         crate::params::param_specs(self).iter().map(|s| s.numel()).sum()
     }
+
+    /// Parameters that take part in a matrix product per token: every projection and the
+    /// output head (the embedding lookup and the norms do not multiply).
+    pub fn matmul_params(&self) -> usize {
+        let (c, i, d) = (self.hidden_size, self.intermediate_size, self.head_dim());
+        let (h, kv) = (self.num_attention_heads, self.kv_heads());
+        let per_layer = c * h * d * 2 + c * kv * d * 2 + c * i * 3;
+        self.num_hidden_layers * per_layer + self.vocab_size * c
+    }
+
+    /// FLOPs of one training token (forward and backward) at sequence length `seq`, as model
+    /// FLOPs utilization counts them (PaLM, appendix B): `6 N` for the products with the
+    /// weights, plus `12 L H Q T` for attention's `QK^T` and `PV` over the whole `T x T` square.
+    /// A forward pass alone is a third of it.
+    pub fn train_flops_per_token(&self, seq: usize) -> f64 {
+        let attention = 12 * self.num_hidden_layers * self.num_attention_heads * self.head_dim() * seq;
+        (6 * self.matmul_params() + attention) as f64
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +295,15 @@ mod tests {
         let d = LlamaConfig::default();
         assert_eq!((d.hidden_size, d.intermediate_size, d.num_hidden_layers), (4096, 11_008, 32));
         d.validate().unwrap();
+    }
+
+    #[test]
+    fn flops_count_the_products() {
+        // tiny: 2 layers of q,o (128x128), k,v (128x64), gate, up, down (128x352), a 4096x128 head.
+        let c = LlamaConfig::tiny();
+        assert_eq!(c.matmul_params(), 2 * (2 * 128 * 128 + 2 * 128 * 64 + 3 * 128 * 352) + 4096 * 128);
+        let per_token = 6.0 * c.matmul_params() as f64 + (12 * 2 * 4 * 32 * 256) as f64;
+        assert_eq!(c.train_flops_per_token(256), per_token);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use crate::codec::Payload;
 use crate::data::Dataset;
@@ -31,6 +31,11 @@ impl Evaluator {
     pub fn set(&mut self, values: &[Vec<f32>]) -> Result<()> {
         self.model = build(&self.cfg, &self.specs, values)?;
         Ok(())
+    }
+
+    /// The next-token loss of each row of `inputs` predicting `targets` (both `[b, t]`, u32).
+    pub fn row_losses(&self, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f64>> {
+        row_losses(&self.model, inputs, targets)
     }
 
     /// The next-token loss of each page (mean over its tokens), `batch` pages per forward pass.
@@ -63,11 +68,17 @@ fn build(cfg: &LlamaConfig, specs: &[ParamSpec], values: &[Vec<f32>]) -> Result<
 /// Mean cross-entropy of each row of `inputs` predicting `targets` (`[b, t]`).
 fn row_losses(model: &Llama, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f64>> {
     let (b, t) = inputs.dims2()?;
+    if targets.dims2()? != (b, t) {
+        return Err(ModelError::Train(format!(
+            "inputs {:?} and targets {:?} differ",
+            inputs.dims(),
+            targets.dims()
+        )));
+    }
     let logits = model.forward(inputs)?.reshape((b * t, ()))?;
-    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = logp.gather(&targets.reshape((b * t, 1))?, 1)?.reshape((b, t))?;
-    let losses = picked.mean(1)?.neg()?.to_vec1::<f32>()?;
-    Ok(losses.into_iter().map(f64::from).collect())
+    let per_token = crate::ops::token_losses(&logits, &targets.flatten_all()?)?;
+    // Each page's mean in token order, in f64.
+    Ok(per_token.chunks(t).map(|page| page.iter().map(|&l| l as f64).sum::<f64>() / t as f64).collect())
 }
 
 /// The share of `a`'s sent positions that `b` sent too, over all tensors (0 when `a` sent

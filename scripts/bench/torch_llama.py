@@ -8,10 +8,13 @@ embeddings; cross-entropy on next-token targets; AdamW + grad-norm clipping.
 
 Usage:
   python torch_llama.py --config config.json --batch 8 --seq 256 --threads 2 \
-      --steps 10 --warmup 2 [--sdpa]
+      --steps 10 --warmup 2 [--sdpa] [--eval]
 
 Prints progress on stderr and exactly one line on stdout:
-  torch tokens_per_s=<float> step_ms=<float> params=<int> threads=<N> batch=<B> seq=<T>
+  torch tokens_per_s=<float> step_ms=<float> peak_rss_mib=<int> params=<int> threads=<N> ...
+or, with --eval (forward passes under torch.inference_mode and a loss per sequence, as the
+candle validator scores pages):
+  torch eval pages_per_s=<float> tokens_per_s=<float> peak_rss_mib=<int> params=<int> ...
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -39,6 +43,8 @@ def parse_args(argv=None):
                    help="use F.scaled_dot_product_attention(is_causal=True) instead of "
                         "explicit matmul + masked softmax")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--eval", action="store_true",
+                   help="time evaluation (no autograd, a loss per sequence) instead of training")
     p.add_argument("--optim-impl", choices=["default", "foreach", "fused"], default="default",
                    help="torch.optim.AdamW implementation (default: torch's choice, which on CPU "
                         "is the per-parameter for-loop)")
@@ -53,6 +59,11 @@ def parse_args(argv=None):
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+def peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # --------------------------------------------------------------------------- config
@@ -262,6 +273,30 @@ def main(argv=None):
     batches = [torch.randint(0, cfg.vocab_size, (a.batch, a.seq + 1), generator=g)
                for _ in range(n_batches)]
 
+    if a.eval:
+        model.eval()
+
+        def evaluate(i):
+            tok = batches[i % n_batches]
+            inp, tgt = tok[:, :-1], tok[:, 1:]
+            with torch.inference_mode():
+                logits = model(inp)
+                per_token = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), tgt.reshape(-1),
+                                            reduction="none")
+                return per_token.view(a.batch, a.seq).mean(1)
+
+        for i in range(a.warmup):
+            evaluate(i)
+        t_start = time.perf_counter()
+        for i in range(a.steps):
+            evaluate(a.warmup + i)
+        elapsed = time.perf_counter() - t_start
+        pages = a.batch * a.steps
+        print(f"torch eval pages_per_s={pages / elapsed:.2f} tokens_per_s={pages * a.seq / elapsed:.1f} "
+              f"peak_rss_mib={peak_rss_mib():.0f} params={n_params} threads={a.threads} "
+              f"batch={a.batch} seq={a.seq}", flush=True)
+        return
+
     def step(i):
         tok = batches[i % n_batches]
         inp, tgt = tok[:, :-1], tok[:, 1:]
@@ -301,7 +336,8 @@ def main(argv=None):
     srt = sorted(per_step)
     log(f"median step {1e3 * srt[len(srt) // 2]:.1f} ms, min {1e3 * srt[0]:.1f} ms, "
         f"max {1e3 * srt[-1]:.1f} ms")
-    print(f"torch tokens_per_s={tps:.2f} step_ms={step_ms:.3f} params={n_params} "
+    print(f"torch tokens_per_s={tps:.2f} step_ms={step_ms:.3f} peak_rss_mib={peak_rss_mib():.0f} "
+          f"params={n_params} "
           f"threads={a.threads} batch={a.batch} seq={a.seq}", flush=True)
 
 

@@ -1,11 +1,13 @@
-//! `bench`: tokens/s of full training steps on random tokens.
+//! `bench`: tokens/s of full training steps, or pages/s of evaluation, on random tokens, with
+//! the FLOPs per token (for MFU) and the process's resident memory.
 
 use candle_core::{Device, Tensor};
 use clap::Args;
 use model::data::Batch;
+use model::eval::Evaluator;
 use model::rng::PortableRng;
 use model::train::{AdamWConfig, LrSchedule, TrainConfig, Trainer};
-use model::Params;
+use model::{LlamaConfig, Params};
 
 use super::ModelChoice;
 
@@ -13,6 +15,7 @@ use super::ModelChoice;
 pub struct BenchArgs {
     #[command(flatten)]
     model: ModelChoice,
+    /// Sequences per step (pages per forward pass with --eval).
     #[arg(long, default_value_t = 8)]
     batch: usize,
     #[arg(long, default_value_t = 256)]
@@ -23,8 +26,12 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Also time forward, forward+backward and gradient collection separately (stderr).
+    /// Time evaluation instead: forward passes without autograd and a loss per page, as a
+    /// validator scores payloads.
     #[arg(long)]
+    eval: bool,
+    /// Also time forward, forward+backward and gradient collection separately (stderr).
+    #[arg(long, conflicts_with = "eval")]
     breakdown: bool,
 }
 
@@ -58,43 +65,88 @@ fn breakdown(trainer: &Trainer, batch: &Batch, steps: usize) -> anyhow::Result<(
     Ok(())
 }
 
+/// `VmRSS` and `VmHWM` (peak) of this process in MiB, from `/proc/self/status` (0 elsewhere).
+fn resident_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Random tokens: `[batch, seq]` inputs and their next tokens.
+fn random_batch(cfg: &LlamaConfig, batch: usize, seq: usize) -> anyhow::Result<Batch> {
+    let mut rng = PortableRng::from_hashed(b"bench");
+    let n = batch * (seq + 1);
+    let toks: Vec<u32> = (0..n).map(|_| rng.below(cfg.vocab_size as u64) as u32).collect();
+    let all = Tensor::from_vec(toks, (batch, seq + 1), &Device::Cpu)?;
+    Ok(Batch { inputs: all.narrow(1, 0, seq)?.contiguous()?, targets: all.narrow(1, 1, seq)?.contiguous()? })
+}
+
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let cfg = a.model.resolve()?;
     anyhow::ensure!(a.batch > 0 && a.seq > 0 && a.steps > 0, "--batch, --seq and --steps must be at least 1");
     anyhow::ensure!(a.seq <= cfg.max_position_embeddings, "seq {} exceeds max_position_embeddings", a.seq);
     let params = Params::init(&cfg, 0, &Device::Cpu)?;
+    let batch = random_batch(&cfg, a.batch, a.seq)?;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    let kernel = model::gemm::kernel();
+    println!("gemm kernel: {kernel}");
+    let flops = cfg.train_flops_per_token(a.seq);
+    if a.eval {
+        let evaluator = Evaluator::new(&cfg, &params.to_vecs()?)?;
+        drop(params);
+        for _ in 0..a.warmup {
+            evaluator.row_losses(&batch.inputs, &batch.targets)?;
+        }
+        let t = std::time::Instant::now();
+        for _ in 0..a.steps {
+            evaluator.row_losses(&batch.inputs, &batch.targets)?;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let (_, peak) = resident_mib();
+        let pages = (a.steps * a.batch) as f64;
+        println!(
+            "candle eval pages_per_s={:.2} tokens_per_s={:.1} flops_per_token={:.0} peak_rss_mib={peak:.0} \
+             params={} threads={threads} batch={} seq={}",
+            pages / secs,
+            pages * a.seq as f64 / secs,
+            flops / 3.0,
+            cfg.num_params(),
+            a.batch,
+            a.seq,
+        );
+        return Ok(());
+    }
     let tcfg = TrainConfig {
         schedule: LrSchedule { peak: 3e-4, min: 3e-4, warmup_steps: 0, total_steps: 1 },
         adamw: AdamWConfig::default(),
         grad_clip: 1.0,
     };
     let mut trainer = Trainer::new(params, &cfg, tcfg)?;
-    let mut rng = PortableRng::from_hashed(b"bench");
-    let n = a.batch * (a.seq + 1);
-    let toks: Vec<u32> = (0..n).map(|_| rng.below(cfg.vocab_size as u64) as u32).collect();
-    let all = Tensor::from_vec(toks, (a.batch, a.seq + 1), &Device::Cpu)?;
-    let batch = Batch {
-        inputs: all.narrow(1, 0, a.seq)?.contiguous()?,
-        targets: all.narrow(1, 1, a.seq)?.contiguous()?,
-    };
     for _ in 0..a.warmup {
         trainer.step(std::slice::from_ref(&batch))?;
     }
+    let (rss_start, _) = resident_mib();
     let t = std::time::Instant::now();
     for _ in 0..a.steps {
         trainer.step(std::slice::from_ref(&batch))?;
     }
     let secs = t.elapsed().as_secs_f64();
+    let (rss_end, peak) = resident_mib();
     if a.breakdown {
         breakdown(&trainer, &batch, a.steps)?;
     }
     let tps = (a.steps * a.batch * a.seq) as f64 / secs;
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    let kernel = model::gemm::kernel();
-    println!("gemm kernel: {kernel}");
     println!(
-        "candle tokens_per_s={tps:.1} step_ms={:.1} params={} threads={threads} batch={} seq={} gemm={}:{}",
+        "candle tokens_per_s={tps:.1} step_ms={:.1} flops_per_token={flops:.0} peak_rss_mib={peak:.0} \
+         rss_growth_mib={:.1} params={} threads={threads} batch={} seq={} gemm={}:{}",
         secs * 1000.0 / a.steps as f64,
+        rss_end - rss_start,
         cfg.num_params(),
         a.batch,
         a.seq,

@@ -48,7 +48,8 @@ pub enum Command {
     Logits(generate::LogitsArgs),
     /// Compare centralized AdamW, DiLoCo and SparseLoCo (compressed) training on equal tokens.
     Study(study::StudyArgs),
-    /// Measure training throughput (tokens/s) of one full step on random tokens.
+    /// Measure training throughput (tokens/s) of full steps, or evaluation pages/s (--eval), on
+    /// random tokens, with FLOPs per token and resident memory.
     Bench(bench::BenchArgs),
 }
 

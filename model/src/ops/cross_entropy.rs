@@ -90,6 +90,29 @@ impl CustomOp2 for CrossEntropy {
     }
 }
 
+/// The cross-entropy of each row of `logits: [n, v]` against its target, without autograd: what
+/// evaluation needs, in one pass for the maximum and one for the exponentials per row (the
+/// composed `log_softmax` and `gather` make six and allocate each step).
+pub fn token_losses(logits: &Tensor, targets: &Tensor) -> Result<Vec<f32>> {
+    if targets.dtype() != DType::U32 {
+        candle_core::bail!("token_losses: targets must be u32, got {:?}", targets.dtype());
+    }
+    let (n, v) = logits.dims2()?;
+    let logits = logits.to_dtype(DType::F32)?.to_device(&candle_core::Device::Cpu)?;
+    let targets = targets.to_device(&candle_core::Device::Cpu)?.contiguous()?;
+    let (ts, tl) = targets.storage_and_layout();
+    let candle_core::Storage::Cpu(ts) = &*ts else {
+        candle_core::bail!("token_losses: CPU targets expected")
+    };
+    let targets = targets_of(ts, tl, n, v)?;
+    with_f32(&logits, |x| {
+        Ok(x.par_chunks(v)
+            .zip(targets.par_iter())
+            .map(|(row, &t)| log_sum_exp(row) - row[t as usize])
+            .collect())
+    })
+}
+
 /// Mean cross-entropy; errors (never panics) on a target id outside the vocabulary.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if targets.dtype() != DType::U32 {
@@ -115,6 +138,23 @@ mod tests {
     use super::*;
     use crate::ops::testutil::*;
     use candle_core::Device;
+
+    #[test]
+    fn token_losses_match_log_softmax() {
+        let x = randn("logits", &[6, 11]);
+        let t = Tensor::new(&[0u32, 3, 10, 5, 5, 1], &Device::Cpu).unwrap();
+        let got = token_losses(x.as_tensor(), &t).unwrap();
+        let logp = candle_nn::ops::log_softmax(x.as_tensor(), 1).unwrap();
+        let want = logp.gather(&t.reshape((6, 1)).unwrap(), 1).unwrap().neg().unwrap();
+        for (g, w) in got.iter().zip(want.flatten_all().unwrap().to_vec1::<f32>().unwrap()) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+        let bad = Tensor::new(&[0u32, 3, 11, 5, 5, 1], &Device::Cpu).unwrap();
+        assert!(token_losses(x.as_tensor(), &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary"));
+    }
 
     #[test]
     fn matches_reference_forward_and_backward() {

@@ -19,7 +19,7 @@ mod softmax;
 mod swiglu;
 
 pub use attention::{attention, AttnShape};
-pub use cross_entropy::cross_entropy;
+pub use cross_entropy::{cross_entropy, token_losses};
 pub use linear::linear;
 pub use rms_norm::rms_norm;
 pub use rope::{rope, RopeTables};

@@ -99,3 +99,31 @@ fn bad_inputs_fail_with_a_message() {
         assert!(help.contains(cmd), "--help does not list {cmd}");
     }
 }
+
+/// The value of `key=` on a bench line.
+fn field(line: &str, key: &str) -> f64 {
+    let v = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("{key} in {line}"));
+    v.parse().unwrap_or_else(|_| panic!("{key}{v} is not a number"))
+}
+
+#[test]
+fn bench_reports_speed_flops_and_memory_for_training_and_evaluation() {
+    let short = ["--preset", "tiny", "--batch", "2", "--seq", "16", "--steps", "2", "--warmup", "1"];
+    let train = ok(&[&["bench"], &short[..]].concat());
+    let line = train.lines().find(|l| l.starts_with("candle tokens_per_s=")).expect(&train);
+    assert!(field(line, "tokens_per_s=") > 0.0, "{line}");
+    let flops = model::LlamaConfig::tiny().train_flops_per_token(16);
+    assert_eq!(field(line, "flops_per_token="), flops.round(), "{line}");
+    assert!(field(line, "peak_rss_mib=") > 1.0, "{line}");
+    field(line, "rss_growth_mib=");
+
+    let eval = ok(&[&["bench", "--eval"], &short[..]].concat());
+    let line = eval.lines().find(|l| l.starts_with("candle eval pages_per_s=")).expect(&eval);
+    assert!(field(line, "pages_per_s=") > 0.0, "{line}");
+    let (pages, tokens) = (field(line, "pages_per_s="), field(line, "tokens_per_s="));
+    assert!((tokens - pages * 16.0).abs() <= 0.01 * tokens + 0.1, "{line}");
+    assert!(field(line, "peak_rss_mib=") > 1.0, "{line}");
+}
