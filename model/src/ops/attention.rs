@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::simd;
 use super::softmax::{softmax_row, softmax_row_backward};
 use super::{f32_slice, with_f32, RopeTables};
 use crate::gemm::{sgemm, MatRef};
@@ -119,7 +120,7 @@ impl Attention {
             let go = gather(go_all, qw, bi, t, col, d);
             // dV += P^T dO
             sgemm(t, d, t, MatRef::transposed(&p, t), MatRef::rows(&go, d), &mut tmp, 1);
-            gvh.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            simd::add_assign(&mut gvh, &tmp);
             // dP = dO V^T, then dS = scale * P (dP - rowsum(dP * P)); zero above the diagonal.
             let mut ds = vec![0f32; t * t];
             sgemm(t, t, d, MatRef::rows(&go, d), MatRef::transposed(&vh, d), &mut ds, 1);
@@ -132,7 +133,7 @@ impl Attention {
             self.tables.rotate_head(&mut gq, t, -1.0);
             q_heads.push(gq);
             sgemm(t, d, t, MatRef::transposed(&ds, t), MatRef::rows(&qr, d), &mut tmp, 1);
-            gkr.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            simd::add_assign(&mut gkr, &tmp);
         }
         self.tables.rotate_head(&mut gkr, t, -1.0);
         TaskGrads { q_heads, k: gkr, v: gvh }

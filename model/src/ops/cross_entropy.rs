@@ -3,6 +3,8 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::exp::exp;
+use super::simd::{self, vectorized};
 use super::{f32_slice, fused, with_f32};
 
 /// Keeps the forward pass's per-row log-sum-exp for the backward pass (one exp pass fewer).
@@ -11,10 +13,21 @@ struct CrossEntropy {
     lse: std::sync::Mutex<Vec<f32>>,
 }
 
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
-    let sum: f32 = row.iter().map(|v| super::exp::exp(v - max)).sum();
-    max + sum.ln()
+vectorized! {
+    fn log_sum_exp(row: &[f32]) -> f32 {
+        let max = simd::max(row);
+        max + simd::sum_by(row, |v| exp(v - max)).ln()
+    }
+}
+
+vectorized! {
+    /// One row of dL/dlogits: `scale * (softmax(row) - onehot(target))`, the one-hot part
+    /// left to the caller.
+    fn softmax_grad_row(out: &mut [f32], row: &[f32], lse: f32, scale: f32) {
+        for (o, x) in out.iter_mut().zip(row) {
+            *o = exp(x - lse) * scale;
+        }
+    }
 }
 
 fn targets_of<'a>(s: &'a CpuStorage, l: &Layout, n: usize, v: usize) -> Result<&'a [u32]> {
@@ -79,9 +92,7 @@ impl CustomOp2 for CrossEntropy {
                 .zip(x.par_chunks(v))
                 .zip(targets.par_iter().zip(lse_rows.par_iter()))
                 .for_each(|((o, row), (&t, &lse))| {
-                    for (oj, xj) in o.iter_mut().zip(row) {
-                        *oj = super::exp::exp(xj - lse) * scale;
-                    }
+                    softmax_grad_row(o, row, lse, scale);
                     o[t as usize] -= scale;
                 });
             Ok(out)

@@ -3,6 +3,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::simd::{self, vectorized};
 use super::{f32_slice, fused, with_f32};
 
 /// Rows per block when summing the weight gradient; blocks are added in order.
@@ -12,9 +13,44 @@ struct RmsNorm {
     eps: f32,
 }
 
+#[inline(always)]
 fn inv_rms(row: &[f32], eps: f32) -> f32 {
-    let ss: f32 = row.iter().map(|v| v * v).sum();
+    let ss = simd::sum_by(row, |v| v * v);
     1.0 / (ss / row.len() as f32 + eps).sqrt()
+}
+
+vectorized! {
+    fn forward_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+        let r = inv_rms(x, eps);
+        for ((o, xv), wv) in y.iter_mut().zip(x).zip(w) {
+            *o = xv * r * wv;
+        }
+    }
+}
+
+vectorized! {
+    /// dL/dx of one row, given dL/dy `g`.
+    fn backward_row(gx: &mut [f32], x: &[f32], g: &[f32], w: &[f32], eps: f32) {
+        let r = inv_rms(x, eps);
+        let dot = simd::sum_by3(g, w, x, |g, w, x| g * w * x);
+        let c = r * r * r * dot / w.len() as f32;
+        for ((o, (g, w)), x) in gx.iter_mut().zip(g.iter().zip(w)).zip(x) {
+            *o = r * g * w - x * c;
+        }
+    }
+}
+
+vectorized! {
+    /// Adds this block of rows' share of dL/dw to `acc`, row after row.
+    fn weight_grad_block(acc: &mut [f32], x: &[f32], g: &[f32], eps: f32) {
+        let d = acc.len();
+        for (xr, gr) in x.chunks(d).zip(g.chunks(d)) {
+            let r = inv_rms(xr, eps);
+            for ((a, g), x) in acc.iter_mut().zip(gr).zip(xr) {
+                *a += g * x * r;
+            }
+        }
+    }
 }
 
 impl CustomOp2 for RmsNorm {
@@ -35,12 +71,7 @@ impl CustomOp2 for RmsNorm {
             candle_core::bail!("rms_norm: x {:?} vs weight {:?}", l1.dims(), l2.dims());
         }
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| {
-            let r = inv_rms(xr, self.eps);
-            for ((o, xv), wv) in yr.iter_mut().zip(xr).zip(w) {
-                *o = xv * r * wv;
-            }
-        });
+        y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| forward_row(yr, xr, w, self.eps));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -57,35 +88,21 @@ impl CustomOp2 for RmsNorm {
                 with_f32(g, |g| {
                     let d = w.len();
                     let mut gx = vec![0f32; x.len()];
-                    gx.par_chunks_mut(d).zip(x.par_chunks(d).zip(g.par_chunks(d))).for_each(
-                        |(gxr, (xr, gr))| {
-                            let r = inv_rms(xr, eps);
-                            let dot: f32 = gr.iter().zip(w).zip(xr).map(|((g, w), x)| g * w * x).sum();
-                            let c = r * r * r * dot / d as f32;
-                            for j in 0..d {
-                                gxr[j] = r * gr[j] * w[j] - xr[j] * c;
-                            }
-                        },
-                    );
+                    gx.par_chunks_mut(d)
+                        .zip(x.par_chunks(d).zip(g.par_chunks(d)))
+                        .for_each(|(gxr, (xr, gr))| backward_row(gxr, xr, gr, w, eps));
                     let partials: Vec<Vec<f32>> = x
                         .par_chunks(d * GW_BLOCK_ROWS)
                         .zip(g.par_chunks(d * GW_BLOCK_ROWS))
                         .map(|(xb, gb)| {
                             let mut acc = vec![0f32; d];
-                            for (xr, gr) in xb.chunks(d).zip(gb.chunks(d)) {
-                                let r = inv_rms(xr, eps);
-                                for j in 0..d {
-                                    acc[j] += gr[j] * xr[j] * r;
-                                }
-                            }
+                            weight_grad_block(&mut acc, xb, gb, eps);
                             acc
                         })
                         .collect();
                     let mut gw = vec![0f32; d];
                     for p in partials {
-                        for (a, b) in gw.iter_mut().zip(p) {
-                            *a += b;
-                        }
+                        simd::add_assign(&mut gw, &p);
                     }
                     Ok((gx, gw))
                 })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::simd::vectorized;
 use super::{f32_slice, fused};
 
 /// cos/sin tables `[max_pos, d/2]`, computed with `libm` so every machine gets the same bits.
@@ -37,31 +38,49 @@ impl RopeTables {
         self.max_pos
     }
 
-    /// Rotates one head's `[t, d]` rows in place by positions `0..t`; `sign` -1 inverts.
     /// Rotates one `d`-vector `x` at position `pos` into `out`; `sign` -1 inverts.
+    #[inline(always)]
     fn rotate(&self, x: &[f32], out: &mut [f32], pos: usize, sign: f32) {
         let half = self.half;
         let (c, sn) = (&self.cos[pos * half..][..half], &self.sin[pos * half..][..half]);
-        for i in 0..half {
-            let (a, b) = (x[i], x[i + half]);
-            let s = sign * sn[i];
-            out[i] = a * c[i] - b * s;
-            out[i + half] = b * c[i] + a * s;
+        let ((x1, x2), (o1, o2)) = (x.split_at(half), out.split_at_mut(half));
+        for ((o1, o2), ((a, b), (c, s))) in
+            o1.iter_mut().zip(&mut o2[..half]).zip(x1.iter().zip(&x2[..half]).zip(c.iter().zip(sn)))
+        {
+            let s = sign * s;
+            *o1 = a * c - b * s;
+            *o2 = b * c + a * s;
         }
     }
 
     /// Rotates one head's `[t, d]` rows in place by positions `0..t`; `sign` -1 inverts.
     pub(super) fn rotate_head(&self, x: &mut [f32], t: usize, sign: f32) {
-        let d = 2 * self.half;
-        let mut tmp = vec![0f32; d];
-        for (pos, row) in x.chunks_mut(d).take(t).enumerate() {
-            self.rotate(row, &mut tmp, pos, sign);
-            row.copy_from_slice(&tmp);
-        }
+        rotate_rows(self, x, t, sign)
     }
 
     pub(super) fn head_dim(&self) -> usize {
         2 * self.half
+    }
+}
+
+vectorized! {
+    fn rotate_rows(tables: &RopeTables, x: &mut [f32], t: usize, sign: f32) {
+        let d = tables.head_dim();
+        let mut tmp = vec![0f32; d];
+        for (pos, row) in x.chunks_mut(d).take(t).enumerate() {
+            tables.rotate(row, &mut tmp, pos, sign);
+            row.copy_from_slice(&tmp);
+        }
+    }
+}
+
+vectorized! {
+    /// One (b, t) position: `h` heads of `d` values.
+    fn rotate_position(tables: &RopeTables, y: &mut [f32], x: &[f32], pos: usize, sign: f32) {
+        let d = tables.head_dim();
+        for (yh, xh) in y.chunks_mut(d).zip(x.chunks(d)) {
+            tables.rotate(xh, yh, pos, sign);
+        }
     }
 }
 
@@ -91,11 +110,10 @@ impl CustomOp1 for Rope {
         }
         let mut y = vec![0f32; x.len()];
         // One chunk per (b, t) position: h heads of d values.
-        y.par_chunks_mut(h * d).zip(x.par_chunks(h * d)).enumerate().for_each(|(bt, (yp, xp))| {
-            for (yh, xh) in yp.chunks_mut(d).zip(xp.chunks(d)) {
-                self.tables.rotate(xh, yh, bt % t, self.sign);
-            }
-        });
+        y.par_chunks_mut(h * d)
+            .zip(x.par_chunks(h * d))
+            .enumerate()
+            .for_each(|(bt, (yp, xp))| rotate_position(&self.tables, yp, xp, bt % t, self.sign));
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 

@@ -4,29 +4,32 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::exp::exp;
+use super::simd::{self, vectorized};
 use super::{f32_slice, fused, with_f32};
 
-/// In place: the first `n` entries of `row` become `softmax(scale * row[..n])`, the rest 0.
-pub(super) fn softmax_row(row: &mut [f32], n: usize, scale: f32) {
-    let max = row[..n].iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
-    let mut sum = 0f32;
-    for v in &mut row[..n] {
-        *v = super::exp::exp(*v * scale - max);
-        sum += *v;
+vectorized! {
+    /// In place: the first `n` entries of `row` become `softmax(scale * row[..n])`, the rest 0.
+    pub(super) fn softmax_row(row: &mut [f32], n: usize, scale: f32) {
+        let (live, masked) = row.split_at_mut(n);
+        let max = simd::max(live) * scale;
+        let inv = 1.0 / simd::map_sum(live, |v| exp(v * scale - max));
+        live.iter_mut().for_each(|v| *v *= inv);
+        masked.fill(0.0);
     }
-    let inv = 1.0 / sum;
-    row[..n].iter_mut().for_each(|v| *v *= inv);
-    row[n..].iter_mut().for_each(|v| *v = 0.0);
 }
 
-/// In place: `grad` (dL/dy of one row) becomes dL/dx of [`softmax_row`], given its output `y`:
-/// `scale * y * (grad - sum(grad * y))` on the first `n` entries, 0 after.
-pub(super) fn softmax_row_backward(grad: &mut [f32], y: &[f32], n: usize, scale: f32) {
-    let dot: f32 = grad[..n].iter().zip(&y[..n]).map(|(a, b)| a * b).sum();
-    for (g, y) in grad[..n].iter_mut().zip(&y[..n]) {
-        *g = scale * y * (*g - dot);
+vectorized! {
+    /// In place: `grad` (dL/dy of one row) becomes dL/dx of [`softmax_row`], given its output
+    /// `y`: `scale * y * (grad - sum(grad * y))` on the first `n` entries, 0 after.
+    pub(super) fn softmax_row_backward(grad: &mut [f32], y: &[f32], n: usize, scale: f32) {
+        let (live, masked) = grad.split_at_mut(n);
+        let dot = simd::sum_by2(live, &y[..n], |a, b| a * b);
+        for (g, y) in live.iter_mut().zip(&y[..n]) {
+            *g = scale * y * (*g - dot);
+        }
+        masked.fill(0.0);
     }
-    grad[n..].iter_mut().for_each(|v| *v = 0.0);
 }
 
 struct CausalSoftmax {

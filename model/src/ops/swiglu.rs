@@ -3,6 +3,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::simd::vectorized;
 use super::{f32_slice, fused, with_f32};
 
 /// Elements per parallel task.
@@ -10,8 +11,28 @@ const CHUNK: usize = 4096;
 
 struct SwiGlu;
 
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + super::exp::exp(-x))
+}
+
+vectorized! {
+    fn forward_chunk(y: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, a), b) in y.iter_mut().zip(a).zip(b) {
+            *o = a * sigmoid(*a) * b;
+        }
+    }
+}
+
+vectorized! {
+    /// dL/dgate and dL/dup of one chunk, given the inputs and dL/dy.
+    fn backward_chunk(ga: &mut [f32], gb: &mut [f32], a: &[f32], b: &[f32], g: &[f32]) {
+        for ((ga, gb), ((a, b), g)) in ga.iter_mut().zip(gb).zip(a.iter().zip(b).zip(g)) {
+            let s = sigmoid(*a);
+            *ga = g * b * s * (1.0 + a * (1.0 - s));
+            *gb = g * (a * s);
+        }
+    }
 }
 
 impl CustomOp2 for SwiGlu {
@@ -31,11 +52,9 @@ impl CustomOp2 for SwiGlu {
             candle_core::bail!("swiglu: gate {:?} vs up {:?}", l1.dims(), l2.dims());
         }
         let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(y, (a, b))| {
-            for ((o, a), b) in y.iter_mut().zip(a).zip(b) {
-                *o = a * sigmoid(*a) * b;
-            }
-        });
+        y.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(y, (a, b))| forward_chunk(y, a, b));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -54,14 +73,7 @@ impl CustomOp2 for SwiGlu {
                     ga.par_chunks_mut(CHUNK)
                         .zip(gb.par_chunks_mut(CHUNK))
                         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)))
-                        .for_each(|((ga, gb), ((a, b), g))| {
-                            for i in 0..a.len() {
-                                let s = sigmoid(a[i]);
-                                let silu = a[i] * s;
-                                ga[i] = g[i] * b[i] * s * (1.0 + a[i] * (1.0 - s));
-                                gb[i] = g[i] * silu;
-                            }
-                        });
+                        .for_each(|((ga, gb), ((a, b), g))| backward_chunk(ga, gb, a, b, g));
                     Ok((ga, gb))
                 })
             })

@@ -6,9 +6,33 @@ use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::ops::simd::vectorized;
 
 const CHUNK: usize = 1 << 14;
 const FORMAT: &str = "llm-subnet/adamw/v1";
+
+/// The scalars of one step's update.
+#[derive(Clone, Copy)]
+struct Update {
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    wd: f32,
+}
+
+vectorized! {
+    fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
+        let Update { b1, b2, eps, step_size, bc2_sqrt, wd } = u;
+        for ((p, m), (v, g)) in p.iter_mut().zip(m).zip(v.iter_mut().zip(g)) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let denom = v.sqrt() / bc2_sqrt + eps;
+            *p -= wd * *p + step_size * *m / denom;
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamWConfig {
@@ -107,12 +131,7 @@ impl AdamW {
                 .zip(self.v[i].par_chunks_mut(CHUNK))
                 .zip(grads[i].par_chunks(CHUNK))
                 .for_each(|(((p, m), v), g)| {
-                    for k in 0..p.len() {
-                        m[k] = b1 * m[k] + (1.0 - b1) * g[k];
-                        v[k] = b2 * v[k] + (1.0 - b2) * g[k] * g[k];
-                        let denom = v[k].sqrt() / bc2_sqrt + eps;
-                        p[k] -= wd * p[k] + step_size * m[k] / denom;
-                    }
+                    update(p, m, v, g, Update { b1, b2, eps, step_size, bc2_sqrt, wd })
                 });
             var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
         }

@@ -1,0 +1,220 @@
+//! The element-wise kernels' loops, compiled for the widest vector unit the CPU has.
+//!
+//! The crate is built for baseline x86-64 (SSE2), so a plain loop runs 4 lanes at best, and a
+//! loop that also sums runs scalar: LLVM may not reorder float additions. Here a kernel is
+//! written once inside [`vectorized!`], which compiles its body three times (AVX-512F,
+//! AVX2+FMA, baseline) and picks one at run time from the CPU's feature flags. Sums and maxima
+//! go through [`map_sum`] and friends, which keep [`LANES`] running partials and add them in a
+//! fixed order at the end: the order is written in the source, not chosen by the compiler, so
+//! every build gives the same bits on every CPU (Rust never fuses a multiply and an add).
+
+/// Running partials of a reduction: one AVX-512 register, two AVX2 ones.
+pub(crate) const LANES: usize = 16;
+
+/// The vector extension a [`vectorized!`] kernel runs with on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// AVX-512F.
+    Avx512,
+    /// AVX2 and FMA.
+    Avx2,
+    /// Whatever the build targets (SSE2 on x86-64, NEON on aarch64).
+    Base,
+}
+
+/// Detected once per process.
+pub(crate) fn level() -> Level {
+    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Base
+    })
+}
+
+/// Defines a function whose body is compiled for AVX-512F, for AVX2+FMA and for the baseline,
+/// dispatching on [`level`]. Helpers the body calls must be `#[inline(always)]` to be compiled
+/// with the same features.
+macro_rules! vectorized {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? $body
+                match $crate::ops::simd::level() {
+                    // SAFETY: `level` saw these features on this CPU.
+                    $crate::ops::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::ops::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::ops::simd::Level::Base => {}
+                }
+            }
+            $body
+        }
+    };
+}
+pub(crate) use vectorized;
+
+/// Adds the partials pairwise in a fixed order.
+#[inline(always)]
+fn combine(mut acc: [f32; LANES], op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            acc[l] = op(acc[l], acc[l + width]);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+/// `x[i] = f(x[i])` for every element, returning the sum of the new values.
+#[inline(always)]
+pub(crate) fn map_sum(x: &mut [f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut chunks = x.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            c[l] = f(c[l]);
+            acc[l] += c[l];
+        }
+    }
+    for (l, v) in chunks.into_remainder().iter_mut().enumerate() {
+        *v = f(*v);
+        acc[l] += *v;
+    }
+    combine(acc, |a, b| a + b)
+}
+
+/// The sum of `f(x[i])`.
+#[inline(always)]
+pub(crate) fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            acc[l] += f(c[l]);
+        }
+    }
+    for (l, v) in chunks.remainder().iter().enumerate() {
+        acc[l] += f(*v);
+    }
+    combine(acc, |a, b| a + b)
+}
+
+/// The sum of `f(a[i], b[i])` over the shorter of the two.
+#[inline(always)]
+pub(crate) fn sum_by2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        acc[l] += f(*x, *y);
+    }
+    combine(acc, |a, b| a + b)
+}
+
+/// The sum of `f(a[i], b[i], c[i])` over the shortest of the three.
+#[inline(always)]
+pub(crate) fn sum_by3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    let mut acc = [0f32; LANES];
+    let (mut ca, mut cb, mut cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    for ((x, y), z) in (&mut ca).zip(&mut cb).zip(&mut cc) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    for (l, ((x, y), z)) in ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).enumerate() {
+        acc[l] += f(*x, *y, *z);
+    }
+    combine(acc, |a, b| a + b)
+}
+
+/// The largest element (NaNs ignored, as `f32::max` does); `-inf` for an empty slice.
+#[inline(always)]
+pub(crate) fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    for (l, v) in chunks.remainder().iter().enumerate() {
+        acc[l] = acc[l].max(*v);
+    }
+    combine(acc, f32::max)
+}
+
+vectorized! {
+    /// `a[i] += b[i]`.
+    pub(crate) fn add_assign(a: &mut [f32], b: &[f32]) {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    vectorized! {
+        fn sum_of_exps(x: &mut [f32]) -> f32 {
+            map_sum(x, super::super::exp::exp)
+        }
+    }
+
+    fn reference_sum(x: &[f32]) -> f32 {
+        let mut acc = [0f32; LANES];
+        for (i, v) in x.iter().enumerate() {
+            acc[i % LANES] += v;
+        }
+        // The same pairwise tree, spelled out.
+        let mut w = LANES / 2;
+        while w > 0 {
+            for l in 0..w {
+                acc[l] += acc[l + w];
+            }
+            w /= 2;
+        }
+        acc[0]
+    }
+
+    #[test]
+    fn reductions_follow_the_written_order_on_every_level() {
+        for n in [0, 1, 15, 16, 17, 100, 1000] {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 / 13.0 - 3.7).collect();
+            let mut e = x.clone();
+            let s = sum_of_exps(&mut e);
+            // Same bits as the scalar reading of the lane order, whatever `level()` picked.
+            assert_eq!(s.to_bits(), reference_sum(&e).to_bits(), "n={n} on {:?}", level());
+            for (a, b) in e.iter().zip(&x) {
+                assert_eq!(a.to_bits(), super::super::exp::exp(*b).to_bits());
+            }
+            assert_eq!(sum_by(&x, |v| v).to_bits(), reference_sum(&x).to_bits());
+            let dot = sum_by2(&x, &e, |a, b| a * b);
+            let prod: Vec<f32> = x.iter().zip(&e).map(|(a, b)| a * b).collect();
+            assert_eq!(dot.to_bits(), reference_sum(&prod).to_bits());
+            let want = x.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+            assert_eq!(max(&x), want);
+        }
+    }
+}
