@@ -14,7 +14,7 @@ use super::softmax::{softmax_row, softmax_row_backward};
 use super::{f32_slice, with_f32, RopeTables};
 use crate::gemm::{sgemm, MatRef};
 
-struct Attention {
+pub(crate) struct Attention {
     shape: AttnShape,
     tables: RopeTables,
 }
@@ -140,22 +140,18 @@ impl Attention {
     }
 }
 
-impl CustomOp3 for Attention {
-    fn name(&self) -> &'static str {
-        "fused-attention"
+impl Attention {
+    /// The op for one call shape; errors if the heads do not group or the rope table is short.
+    pub(crate) fn new(shape: AttnShape, tables: &RopeTables) -> Result<Self> {
+        check_groups(shape)?;
+        if shape.t > tables.max_positions() {
+            candle_core::bail!("attention: {} positions exceed the rope table", shape.t);
+        }
+        Ok(Self { shape, tables: tables.clone() })
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.check(l1, l2, l3)?;
-        let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+    /// Overwrites `out` (`[b*t, h*d]`) with the attention of `q`, `k`, `v`.
+    pub(crate) fn forward(&self, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) {
         let (d, qw, kw) = self.dims();
         let (t, group) = (self.shape.t, self.shape.heads / self.shape.kv_heads);
         let tasks = self.tasks();
@@ -175,13 +171,60 @@ impl CustomOp3 for Attention {
                     .collect()
             })
             .collect();
-        let mut out = vec![0f32; self.shape.b * t * qw];
         for (&(bi, j), heads) in tasks.iter().zip(&outs) {
             for (g, o) in heads.iter().enumerate() {
-                scatter(&mut out, qw, bi, t, (j * group + g) * d, d, o);
+                scatter(out, qw, bi, t, (j * group + g) * d, d, o);
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((self.shape.b * t, qw))))
+    }
+
+    /// Overwrites `gq`, `gk`, `gv` with the gradients of the inputs, given dL/dout `go`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        go: &[f32],
+        gq: &mut [f32],
+        gk: &mut [f32],
+        gv: &mut [f32],
+    ) {
+        let (d, qw, kw) = self.dims();
+        let (t, group) = (self.shape.t, self.shape.heads / self.shape.kv_heads);
+        let tasks = self.tasks();
+        let per_task: Vec<TaskGrads> =
+            tasks.par_iter().map(|&(bi, j)| self.backward_task(q, k, v, go, bi, j)).collect();
+        for (&(bi, j), tg) in tasks.iter().zip(&per_task) {
+            for (g, x) in tg.q_heads.iter().enumerate() {
+                scatter(gq, qw, bi, t, (j * group + g) * d, d, x);
+            }
+            scatter(gk, kw, bi, t, j * d, d, &tg.k);
+            scatter(gv, kw, bi, t, j * d, d, &tg.v);
+        }
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.check(l1, l2, l3)?;
+        let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (rows, qw) = (self.shape.b * self.shape.t, self.shape.heads * self.tables.head_dim());
+        let mut out = vec![0f32; rows * qw];
+        self.forward(q, k, v, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((rows, qw))))
     }
 
     fn bwd(
@@ -192,27 +235,13 @@ impl CustomOp3 for Attention {
         _out: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (d, qw, kw) = self.dims();
-        let (t, group) = (self.shape.t, self.shape.heads / self.shape.kv_heads);
-        let tasks = self.tasks();
         let (gq, gk, gv) = with_f32(q, |q| {
             with_f32(k, |k| {
                 with_f32(v, |v| {
-                    with_f32(grad, |go_all| {
-                        let per_task: Vec<TaskGrads> = tasks
-                            .par_iter()
-                            .map(|&(bi, j)| self.backward_task(q, k, v, go_all, bi, j))
-                            .collect();
-                        let rows = self.shape.b * t;
+                    with_f32(grad, |go| {
                         let (mut gq, mut gk, mut gv) =
-                            (vec![0f32; rows * qw], vec![0f32; rows * kw], vec![0f32; rows * kw]);
-                        for (&(bi, j), tg) in tasks.iter().zip(&per_task) {
-                            for (g, x) in tg.q_heads.iter().enumerate() {
-                                scatter(&mut gq, qw, bi, t, (j * group + g) * d, d, x);
-                            }
-                            scatter(&mut gk, kw, bi, t, j * d, d, &tg.k);
-                            scatter(&mut gv, kw, bi, t, j * d, d, &tg.v);
-                        }
+                            (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
+                        self.backward(q, k, v, go, &mut gq, &mut gk, &mut gv);
                         Ok((gq, gk, gv))
                     })
                 })
@@ -246,9 +275,8 @@ pub fn attention(
     shape: AttnShape,
     tables: &RopeTables,
 ) -> Result<Tensor> {
-    check_groups(shape)?;
     if super::fused(q) {
-        let op = Attention { shape, tables: tables.clone() };
+        let op = Attention::new(shape, tables)?;
         q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
     } else {
         reference(q, k, v, shape, tables)

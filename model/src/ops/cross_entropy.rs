@@ -36,13 +36,47 @@ fn targets_of<'a>(s: &'a CpuStorage, l: &Layout, n: usize, v: usize) -> Result<&
         Some((a, b)) => &data[a..b],
         None => candle_core::bail!("cross_entropy: targets must be contiguous"),
     };
+    check_targets(t, n, v)?;
+    Ok(t)
+}
+
+fn check_targets(t: &[u32], n: usize, v: usize) -> Result<()> {
     if t.len() != n {
         candle_core::bail!("cross_entropy: {} targets for {n} rows", t.len());
     }
     if let Some(bad) = t.iter().find(|&&id| id as usize >= v) {
         candle_core::bail!("cross_entropy: target id {bad} is outside the vocabulary of {v}");
     }
-    Ok(t)
+    Ok(())
+}
+
+vectorized! {
+    fn softmax_grad_in_place(row: &mut [f32], lse: f32, scale: f32) {
+        row.iter_mut().for_each(|x| *x = exp(*x - lse) * scale);
+    }
+}
+
+/// The mean cross-entropy of `logits` (rows of `v`) against `targets`; then overwrites the
+/// logits with `scale` times its gradient, which is what a training step needs next, without
+/// a second logits-sized buffer.
+pub(crate) fn loss_and_grad_in_place(
+    logits: &mut [f32],
+    v: usize,
+    targets: &[u32],
+    scale: f32,
+) -> Result<f32> {
+    let n = logits.len() / v.max(1);
+    check_targets(targets, n, v)?;
+    let lse: Vec<f32> = logits.par_chunks(v).map(log_sum_exp).collect();
+    // Summed in row order so the loss does not depend on the thread count.
+    let total: f32 =
+        lse.iter().zip(logits.chunks(v)).zip(targets).map(|((l, row), &t)| l - row[t as usize]).sum();
+    let s = scale / n as f32;
+    logits.par_chunks_mut(v).zip(targets.par_iter().zip(lse.par_iter())).for_each(|(row, (&t, &lse))| {
+        softmax_grad_in_place(row, lse, s);
+        row[t as usize] -= s;
+    });
+    Ok(total / n as f32)
 }
 
 impl CustomOp2 for CrossEntropy {

@@ -31,6 +31,17 @@ pub use swiglu::swiglu;
 
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
+/// The fused kernels on plain f32 slices, for the hand-written training step
+/// ([`crate::Llama::loss_and_gradients`]); the ops above wrap the same functions.
+pub(crate) mod slices {
+    pub(crate) use super::attention::Attention;
+    pub(crate) use super::cross_entropy::loss_and_grad_in_place;
+    pub(crate) use super::rms_norm::{backward as rms_norm_backward, forward as rms_norm};
+    pub(crate) use super::simd::add_assign;
+    pub(crate) use super::swiglu::{backward as swiglu_backward, forward as swiglu};
+    pub(crate) use super::{f32_slice, fused};
+}
+
 /// Reference (composed, slow) versions, used on non-CPU devices and by tests.
 pub mod reference {
     pub use super::attention::reference as attention;
@@ -43,7 +54,7 @@ pub mod reference {
 }
 
 /// The f32 data of a contiguous CPU storage.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -62,7 +73,7 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
 }
 
 /// Whether the fused CPU kernels apply to this tensor.
-fn fused(t: &Tensor) -> bool {
+pub(crate) fn fused(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == candle_core::DType::F32
 }
 

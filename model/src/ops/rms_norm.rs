@@ -9,6 +9,34 @@ use super::{f32_slice, fused, with_f32};
 /// Rows per block when summing the weight gradient; blocks are added in order.
 const GW_BLOCK_ROWS: usize = 32;
 
+/// `y = rms_norm(x) * w` over rows of `w.len()`, in parallel over rows.
+pub(crate) fn forward(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    let d = w.len();
+    y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| forward_row(yr, xr, w, eps));
+}
+
+/// Overwrites `gx` with dL/dx and `gw` with dL/dw, given dL/dy `g`. The weight gradient is
+/// summed over blocks of rows, blocks added in order, so it does not depend on the thread count.
+pub(crate) fn backward(gx: &mut [f32], gw: &mut [f32], x: &[f32], w: &[f32], g: &[f32], eps: f32) {
+    let d = w.len();
+    gx.par_chunks_mut(d)
+        .zip(x.par_chunks(d).zip(g.par_chunks(d)))
+        .for_each(|(gxr, (xr, gr))| backward_row(gxr, xr, gr, w, eps));
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(d * GW_BLOCK_ROWS)
+        .zip(g.par_chunks(d * GW_BLOCK_ROWS))
+        .map(|(xb, gb)| {
+            let mut acc = vec![0f32; d];
+            weight_grad_block(&mut acc, xb, gb, eps);
+            acc
+        })
+        .collect();
+    gw.fill(0.0);
+    for p in partials {
+        simd::add_assign(gw, &p);
+    }
+}
+
 struct RmsNorm {
     eps: f32,
 }
@@ -71,7 +99,7 @@ impl CustomOp2 for RmsNorm {
             candle_core::bail!("rms_norm: x {:?} vs weight {:?}", l1.dims(), l2.dims());
         }
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| forward_row(yr, xr, w, self.eps));
+        forward(&mut y, x, w, self.eps);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -86,24 +114,8 @@ impl CustomOp2 for RmsNorm {
         let (gx, gw) = with_f32(x, |x| {
             with_f32(w, |w| {
                 with_f32(g, |g| {
-                    let d = w.len();
-                    let mut gx = vec![0f32; x.len()];
-                    gx.par_chunks_mut(d)
-                        .zip(x.par_chunks(d).zip(g.par_chunks(d)))
-                        .for_each(|(gxr, (xr, gr))| backward_row(gxr, xr, gr, w, eps));
-                    let partials: Vec<Vec<f32>> = x
-                        .par_chunks(d * GW_BLOCK_ROWS)
-                        .zip(g.par_chunks(d * GW_BLOCK_ROWS))
-                        .map(|(xb, gb)| {
-                            let mut acc = vec![0f32; d];
-                            weight_grad_block(&mut acc, xb, gb, eps);
-                            acc
-                        })
-                        .collect();
-                    let mut gw = vec![0f32; d];
-                    for p in partials {
-                        simd::add_assign(&mut gw, &p);
-                    }
+                    let (mut gx, mut gw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
+                    backward(&mut gx, &mut gw, x, w, g, eps);
                     Ok((gx, gw))
                 })
             })

@@ -9,6 +9,21 @@ use super::{f32_slice, fused, with_f32};
 /// Elements per parallel task.
 const CHUNK: usize = 4096;
 
+/// `y = silu(a) * b`, in parallel chunks.
+pub(crate) fn forward(y: &mut [f32], a: &[f32], b: &[f32]) {
+    y.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(y, (a, b))| forward_chunk(y, a, b));
+}
+
+/// Overwrites `ga`, `gb` with dL/da and dL/db, given dL/dy `g`.
+pub(crate) fn backward(ga: &mut [f32], gb: &mut [f32], a: &[f32], b: &[f32], g: &[f32]) {
+    ga.par_chunks_mut(CHUNK)
+        .zip(gb.par_chunks_mut(CHUNK))
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)))
+        .for_each(|((ga, gb), ((a, b), g))| backward_chunk(ga, gb, a, b, g));
+}
+
 struct SwiGlu;
 
 #[inline(always)]
@@ -52,9 +67,7 @@ impl CustomOp2 for SwiGlu {
             candle_core::bail!("swiglu: gate {:?} vs up {:?}", l1.dims(), l2.dims());
         }
         let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(y, (a, b))| forward_chunk(y, a, b));
+        forward(&mut y, a, b);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -68,12 +81,8 @@ impl CustomOp2 for SwiGlu {
         let (ga, gb) = with_f32(gate, |a| {
             with_f32(up, |b| {
                 with_f32(g, |g| {
-                    let mut ga = vec![0f32; a.len()];
-                    let mut gb = vec![0f32; a.len()];
-                    ga.par_chunks_mut(CHUNK)
-                        .zip(gb.par_chunks_mut(CHUNK))
-                        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)))
-                        .for_each(|((ga, gb), ((a, b), g))| backward_chunk(ga, gb, a, b, g));
+                    let (mut ga, mut gb) = (vec![0f32; a.len()], vec![0f32; a.len()]);
+                    backward(&mut ga, &mut gb, a, b, g);
                     Ok((ga, gb))
                 })
             })

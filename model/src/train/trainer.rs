@@ -8,7 +8,7 @@ use super::schedule::LrSchedule;
 use crate::config::LlamaConfig;
 use crate::data::Batch;
 use crate::error::{ModelError, Result};
-use crate::llama::Llama;
+use crate::llama::{Llama, Workspace};
 use crate::params::Params;
 
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +32,8 @@ pub struct StepStats {
 
 pub struct Trainer {
     model: Llama,
+    /// Activations kept between steps by the hand-written backward pass.
+    workspace: std::sync::Mutex<Workspace>,
     params: Params,
     opt: AdamW,
     cfg: TrainConfig,
@@ -41,7 +43,7 @@ impl Trainer {
     pub fn new(params: Params, model_cfg: &LlamaConfig, cfg: TrainConfig) -> Result<Self> {
         let model = Llama::load(params.var_builder(), model_cfg)?;
         let opt = AdamW::new(cfg.adamw, params.vars());
-        Ok(Self { model, params, opt, cfg })
+        Ok(Self { model, workspace: Default::default(), params, opt, cfg })
     }
 
     pub fn model(&self) -> &Llama {
@@ -87,6 +89,24 @@ impl Trainer {
         let vars: &[Var] = self.params.vars();
         let mut acc: Vec<Vec<f32>> = vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
         let mut loss_sum = 0f64;
+        if self.model.has_fused_gradients() {
+            let mut ws = self.workspace.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (k, batch) in micro.iter().enumerate() {
+                let l = self.model.loss_and_gradients(
+                    &mut ws,
+                    &batch.inputs,
+                    &batch.targets,
+                    scale,
+                    &mut acc,
+                    k > 0,
+                )? as f64;
+                if !l.is_finite() {
+                    return Err(ModelError::Train(format!("loss is {l}")));
+                }
+                loss_sum += l;
+            }
+            return Ok((acc, loss_sum / micro.len() as f64));
+        }
         for batch in micro {
             let loss = self.model.loss(&batch.inputs, &batch.targets)?;
             let l = loss.to_scalar::<f32>()? as f64;

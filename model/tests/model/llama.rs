@@ -74,6 +74,50 @@ fn fused_and_reference_models_agree() {
 }
 
 #[test]
+fn hand_written_gradients_match_autograd() {
+    // `loss_and_gradients` (the training step's backward pass) against candle's autograd over
+    // the reference ops, tied and untied, overwriting and accumulating, with a workspace reused
+    // across two batch shapes.
+    for tie in [true, false] {
+        let mut cfg = LlamaConfig::tiny();
+        cfg.tie_word_embeddings = tie;
+        let params = Params::init(&cfg, 4, &Device::Cpu).unwrap();
+        let model = Llama::load(params.var_builder(), &cfg).unwrap();
+        let reference = model.clone().with_kernels(model::ops::Kernels::Reference);
+        let mut ws = model::llama::Workspace::default();
+        for (b, t) in [(2, 32), (3, 9)] {
+            let x = common::random_tokens(&format!("x{b}"), b, t, cfg.vocab_size);
+            let y = common::random_tokens(&format!("y{b}"), b, t, cfg.vocab_size);
+            let want_loss = reference.loss(&x, &y).unwrap();
+            let want = want_loss.backward().unwrap();
+            let mut grads: Vec<Vec<f32>> =
+                params.vars().iter().map(|v| vec![f32::NAN; v.elem_count()]).collect();
+            let loss = model.loss_and_gradients(&mut ws, &x, &y, 0.5, &mut grads, false).unwrap();
+            assert!((loss - want_loss.to_scalar::<f32>().unwrap()).abs() < 1e-4, "loss {loss}");
+            // Accumulating a second half-weighted pass doubles to the full gradient.
+            model.loss_and_gradients(&mut ws, &x, &y, 0.5, &mut grads, true).unwrap();
+            for ((spec, var), got) in params.specs().iter().zip(params.vars()).zip(&grads) {
+                let w = want.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let diff = w.iter().zip(got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(
+                    diff <= 1e-3 * scale + 1e-7,
+                    "{} (tie {tie}, b {b}): differs by {diff} (max {scale})",
+                    spec.name
+                );
+            }
+        }
+        let x = common::random_tokens("x", 1, 4, cfg.vocab_size);
+        let mut short = vec![Vec::new(); 2];
+        assert!(model.loss_and_gradients(&mut ws, &x, &x, 1.0, &mut short, false).is_err());
+        let oov = candle_core::Tensor::new(&[[1u32, cfg.vocab_size as u32]], &Device::Cpu).unwrap();
+        let mut grads: Vec<Vec<f32>> = params.vars().iter().map(|v| vec![0.0; v.elem_count()]).collect();
+        assert!(model.loss_and_gradients(&mut ws, &oov, &oov, 1.0, &mut grads, false).is_err());
+        assert!(!reference.has_fused_gradients());
+    }
+}
+
+#[test]
 fn parameter_names_are_hf_llama_names() {
     let names: Vec<String> =
         model::params::param_specs(&LlamaConfig::tiny()).into_iter().map(|s| s.name).collect();

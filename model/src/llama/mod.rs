@@ -8,6 +8,10 @@ use candle_nn::VarBuilder;
 use crate::config::LlamaConfig;
 use crate::ops::{AttnShape, Kernels, RopeTables};
 
+mod grad;
+
+pub use grad::Workspace;
+
 #[derive(Clone)]
 struct Attention {
     q_proj: Tensor,
@@ -140,7 +144,9 @@ impl Llama {
     }
 
     /// Logits `[b*t, vocab]`.
-    fn logits_2d(&self, tokens: &Tensor) -> Result<Tensor> {
+    /// `(b, t)` and the flattened ids of a `[b, t]` u32 batch, checked against the sequence
+    /// limit and the vocabulary.
+    fn checked_ids(&self, tokens: &Tensor) -> Result<(usize, usize, Tensor)> {
         let (b, t) = tokens.dims2()?;
         if tokens.dtype() != DType::U32 {
             candle_core::bail!("tokens must be u32, got {:?}", tokens.dtype());
@@ -153,6 +159,11 @@ impl Llama {
         if max_id as usize >= self.cfg.vocab_size {
             candle_core::bail!("token id {max_id} is outside the vocabulary of {}", self.cfg.vocab_size);
         }
+        Ok((b, t, ids))
+    }
+
+    fn logits_2d(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (b, t, ids) = self.checked_ids(tokens)?;
         let (eps, ops) = (self.cfg.rms_norm_eps, self.kernels);
         let mut x = self.embed_tokens.index_select(&ids, 0)?;
         for layer in &self.layers {
