@@ -3,12 +3,14 @@
 //! independent work. Validators score payloads with these.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::codec::Payload;
 use crate::data::Dataset;
 use crate::error::{ModelError, Result};
+use crate::llama::Workspace;
 use crate::params::{param_specs, ParamSpec};
 use crate::{Llama, LlamaConfig};
 
@@ -17,6 +19,8 @@ pub struct Evaluator {
     cfg: LlamaConfig,
     specs: Vec<ParamSpec>,
     model: Llama,
+    /// One layer's activations and the logits, reused by every forward pass.
+    workspace: Mutex<Workspace>,
 }
 
 impl Evaluator {
@@ -24,7 +28,7 @@ impl Evaluator {
     pub fn new(cfg: &LlamaConfig, values: &[Vec<f32>]) -> Result<Self> {
         let specs = param_specs(cfg);
         let model = build(cfg, &specs, values)?;
-        Ok(Self { cfg: cfg.clone(), specs, model })
+        Ok(Self { cfg: cfg.clone(), specs, model, workspace: Default::default() })
     }
 
     /// Replaces the weights.
@@ -35,7 +39,7 @@ impl Evaluator {
 
     /// The next-token loss of each row of `inputs` predicting `targets` (both `[b, t]`, u32).
     pub fn row_losses(&self, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f64>> {
-        row_losses(&self.model, inputs, targets)
+        self.rows(inputs, targets)
     }
 
     /// The next-token loss of each page (mean over its tokens), `batch` pages per forward pass.
@@ -43,10 +47,27 @@ impl Evaluator {
         let mut out = Vec::with_capacity(pages.len());
         for chunk in pages.chunks(batch.max(1)) {
             let b = data.batch(chunk, &Device::Cpu)?;
-            out.extend(row_losses(&self.model, &b.inputs, &b.targets)?);
+            out.extend(self.rows(&b.inputs, &b.targets)?);
         }
         Ok(out)
     }
+}
+
+impl Evaluator {
+    fn rows(&self, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f64>> {
+        if !self.model.has_fused_gradients() {
+            return row_losses(&self.model, inputs, targets);
+        }
+        let (b, t) = inputs.dims2()?;
+        let mut ws = self.workspace.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let per_token = self.model.token_losses(&mut ws, inputs, targets)?;
+        Ok(page_means(&per_token, b, t))
+    }
+}
+
+/// Each page's mean in token order, in f64.
+fn page_means(per_token: &[f32], b: usize, t: usize) -> Vec<f64> {
+    per_token.chunks(t).take(b).map(|page| page.iter().map(|&l| l as f64).sum::<f64>() / t as f64).collect()
 }
 
 fn build(cfg: &LlamaConfig, specs: &[ParamSpec], values: &[Vec<f32>]) -> Result<Llama> {
@@ -77,8 +98,7 @@ fn row_losses(model: &Llama, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f6
     }
     let logits = model.forward(inputs)?.reshape((b * t, ()))?;
     let per_token = crate::ops::token_losses(&logits, &targets.flatten_all()?)?;
-    // Each page's mean in token order, in f64.
-    Ok(per_token.chunks(t).map(|page| page.iter().map(|&l| l as f64).sum::<f64>() / t as f64).collect())
+    Ok(page_means(&per_token, b, t))
 }
 
 /// The share of `a`'s sent positions that `b` sent too, over all tensors (0 when `a` sent

@@ -8,9 +8,9 @@ use candle_nn::VarBuilder;
 use crate::config::LlamaConfig;
 use crate::ops::{AttnShape, Kernels, RopeTables};
 
-mod grad;
+mod buffers;
 
-pub use grad::Workspace;
+pub use buffers::Workspace;
 
 #[derive(Clone)]
 struct Attention {

@@ -150,12 +150,17 @@ pub fn token_losses(logits: &Tensor, targets: &Tensor) -> Result<Vec<f32>> {
         candle_core::bail!("token_losses: CPU targets expected")
     };
     let targets = targets_of(ts, tl, n, v)?;
-    with_f32(&logits, |x| {
-        Ok(x.par_chunks(v)
-            .zip(targets.par_iter())
-            .map(|(row, &t)| log_sum_exp(row) - row[t as usize])
-            .collect())
-    })
+    with_f32(&logits, |x| rows_token_losses(x, v, targets))
+}
+
+/// [`token_losses`] on a slice of rows of `v` logits.
+pub(crate) fn rows_token_losses(logits: &[f32], v: usize, targets: &[u32]) -> Result<Vec<f32>> {
+    check_targets(targets, logits.len() / v.max(1), v)?;
+    Ok(logits
+        .par_chunks(v)
+        .zip(targets.par_iter())
+        .map(|(row, &t)| log_sum_exp(row) - row[t as usize])
+        .collect())
 }
 
 /// Mean cross-entropy; errors (never panics) on a target id outside the vocabulary.

@@ -35,7 +35,7 @@ use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 /// ([`crate::Llama::loss_and_gradients`]); the ops above wrap the same functions.
 pub(crate) mod slices {
     pub(crate) use super::attention::Attention;
-    pub(crate) use super::cross_entropy::loss_and_grad_in_place;
+    pub(crate) use super::cross_entropy::{loss_and_grad_in_place, rows_token_losses as token_losses};
     pub(crate) use super::rms_norm::{backward as rms_norm_backward, forward as rms_norm};
     pub(crate) use super::simd::add_assign;
     pub(crate) use super::swiglu::{backward as swiglu_backward, forward as swiglu};

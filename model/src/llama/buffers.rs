@@ -1,11 +1,13 @@
-//! A training step's loss and gradients on f32 CPU buffers, with the backward pass written out.
+//! The model on plain f32 CPU buffers: a training step's loss and gradients with the backward
+//! pass written out, and evaluation's per-token losses.
 //!
 //! candle's autograd gives every graph node a gradient tensor and adds each contribution into a
 //! freshly zeroed one: for `small` that is about 2 GB of memory traffic per step, on pages that
 //! are new each time. Here the forward pass keeps what the backward pass needs in a
 //! [`Workspace`] that lives from step to step, and the backward pass writes each parameter's
 //! gradient once, into the caller's buffer. The kernels are the fused ops' own (`ops::slices`),
-//! and a test holds the result to candle's autograd over the reference ops.
+//! and a test holds the result to candle's autograd over the reference ops. Evaluation runs the
+//! same forward pass through one layer's buffers, reused for every layer.
 
 use candle_core::{Result, Storage, Tensor};
 
@@ -36,7 +38,8 @@ struct LayerActivations {
 /// allocates (and faults in) nothing new. Sized on first use; a new shape resizes them.
 #[derive(Default)]
 pub struct Workspace {
-    /// Rows, hidden, intermediate, vocabulary, query and kv widths, layers: what it is sized for.
+    /// Rows, hidden, intermediate, vocabulary, query and kv widths, layers kept: what it is
+    /// sized for.
     shape: [usize; 7],
     layers: Vec<LayerActivations>,
     x_final: Vec<f32>,
@@ -57,15 +60,16 @@ fn sized(buf: &mut Vec<f32>, n: usize) {
 }
 
 impl Workspace {
-    fn fit(&mut self, m: &Llama, rows: usize) {
+    /// Sizes the buffers for `rows` tokens, keeping the activations of `kept` layers.
+    fn fit(&mut self, m: &Llama, rows: usize, kept: usize) {
         let cfg = &m.cfg;
         let (c, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
         let (qw, kw) = (cfg.num_attention_heads * cfg.head_dim(), cfg.kv_heads() * cfg.head_dim());
-        let shape = [rows, c, i, v, qw, kw, m.layers.len()];
+        let shape = [rows, c, i, v, qw, kw, kept];
         if self.shape == shape {
             return;
         }
-        self.layers.resize_with(m.layers.len(), Default::default);
+        self.layers.resize_with(kept, Default::default);
         for a in &mut self.layers {
             for (buf, width) in [
                 (&mut a.x, c),
@@ -172,6 +176,40 @@ impl Llama {
         self.kernels == crate::ops::Kernels::Fused && slices::fused(&self.embed_tokens)
     }
 
+    /// Checks a batch and runs `f` with a view of the weights, the token ids and targets, and
+    /// the batch's attention op.
+    fn with_batch<R>(
+        &self,
+        inputs: &Tensor,
+        targets: &Tensor,
+        f: impl FnOnce(&Step, &[u32], &[u32], &Attention) -> Result<R>,
+    ) -> Result<R> {
+        if !self.has_fused_gradients() {
+            candle_core::bail!("the buffer path needs the fused kernels on f32 CPU weights");
+        }
+        if inputs.dims() != targets.dims() {
+            candle_core::bail!("inputs {:?} and targets {:?} differ", inputs.dims(), targets.dims());
+        }
+        let (b, t, ids) = self.checked_ids(inputs)?;
+        let ids = ids.to_vec1::<u32>()?;
+        let targets = targets.flatten_all()?.to_vec1::<u32>()?;
+        let tensors = self.param_tensors();
+        let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+        let weights = guards
+            .iter()
+            .map(|(s, l)| match &**s {
+                Storage::Cpu(cpu) => slices::f32_slice(cpu, l),
+                _ => candle_core::bail!("the buffer path needs CPU weights"),
+            })
+            .collect::<Result<Vec<&[f32]>>>()?;
+        let step = Step { m: self, weights: &weights, threads: candle_core::utils::get_num_threads() };
+        let attn = Attention::new(
+            AttnShape { b, t, heads: self.cfg.num_attention_heads, kv_heads: self.cfg.kv_heads() },
+            &self.rope,
+        )?;
+        f(&step, &ids, &targets, &attn)
+    }
+
     /// The mean loss of `inputs` predicting `targets` (`[b, t]` u32), and `scale` times its
     /// gradient written into `grads` (one buffer per parameter in `param_specs` order, added
     /// to with `accumulate`, overwritten without). The same values as `loss(..).backward()`,
@@ -185,38 +223,28 @@ impl Llama {
         grads: &mut [Vec<f32>],
         accumulate: bool,
     ) -> Result<f32> {
-        if !self.has_fused_gradients() {
-            candle_core::bail!("loss_and_gradients needs the fused kernels on f32 CPU weights");
-        }
-        if inputs.dims() != targets.dims() {
-            candle_core::bail!("inputs {:?} and targets {:?} differ", inputs.dims(), targets.dims());
-        }
-        let (b, t, ids) = self.checked_ids(inputs)?;
-        let ids = ids.to_vec1::<u32>()?;
-        let targets = targets.flatten_all()?.to_vec1::<u32>()?;
         let tensors = self.param_tensors();
         if grads.len() != tensors.len() || grads.iter().zip(&tensors).any(|(g, t)| g.len() != t.elem_count())
         {
             candle_core::bail!("loss_and_gradients: gradient buffers do not match the parameters");
         }
-        let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
-        let weights = guards
-            .iter()
-            .map(|(s, l)| match &**s {
-                Storage::Cpu(cpu) => slices::f32_slice(cpu, l),
-                _ => candle_core::bail!("loss_and_gradients: CPU weights expected"),
-            })
-            .collect::<Result<Vec<&[f32]>>>()?;
-        ws.fit(self, b * t);
-        let step = Step { m: self, weights: &weights, threads: candle_core::utils::get_num_threads() };
-        let attn = Attention::new(
-            AttnShape { b, t, heads: self.cfg.num_attention_heads, kv_heads: self.cfg.kv_heads() },
-            &self.rope,
-        )?;
-        step.forward(ws, &ids, &attn);
-        let loss = slices::loss_and_grad_in_place(&mut ws.logits, self.cfg.vocab_size, &targets, scale)?;
-        step.backward(ws, &ids, &attn, grads, accumulate);
-        Ok(loss)
+        self.with_batch(inputs, targets, |step, ids, targets, attn| {
+            ws.fit(self, ids.len(), self.layers.len());
+            step.forward(ws, ids, attn);
+            let loss = slices::loss_and_grad_in_place(&mut ws.logits, self.cfg.vocab_size, targets, scale)?;
+            step.backward(ws, ids, attn, grads, accumulate);
+            Ok(loss)
+        })
+    }
+
+    /// The cross-entropy of every token of `inputs` predicting `targets` (`[b, t]` u32), in
+    /// row-major order: evaluation, through one layer's buffers in `ws`.
+    pub fn token_losses(&self, ws: &mut Workspace, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f32>> {
+        self.with_batch(inputs, targets, |step, ids, targets, attn| {
+            ws.fit(self, ids.len(), self.layers.len().min(1));
+            step.forward_only(ws, ids, attn);
+            slices::token_losses(&ws.logits, self.cfg.vocab_size, targets)
+        })
     }
 }
 
@@ -245,10 +273,9 @@ impl Step<'_> {
         }
     }
 
-    fn forward(&self, ws: &mut Workspace, ids: &[u32], attn: &Attention) {
-        let (c, eps, th) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.threads);
-        let i = self.m.cfg.intermediate_size;
-        let qw = self.m.cfg.num_attention_heads * self.m.cfg.head_dim();
+    /// The embedding rows of `ids` into the first layer's input.
+    fn embed(&self, ws: &mut Workspace, ids: &[u32]) {
+        let c = self.m.cfg.hidden_size;
         let embed = self.weights[0];
         let first = match ws.layers.first_mut() {
             Some(a) => &mut a.x,
@@ -257,29 +284,66 @@ impl Step<'_> {
         for (row, &id) in first.chunks_mut(c).zip(ids) {
             row.copy_from_slice(&embed[id as usize * c..][..c]);
         }
+    }
+
+    /// Layer `l` from `a.x` into `out`, keeping its activations in `a`.
+    fn layer_forward(&self, l: usize, a: &mut LayerActivations, out: &mut [f32], attn: &Attention) {
+        let (c, eps, th) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.threads);
+        let (i, qw) = (self.m.cfg.intermediate_size, self.m.cfg.num_attention_heads * self.m.cfg.head_dim());
+        slices::rms_norm(&mut a.h1, &a.x, self.layer(l, IN_NORM), eps);
+        linear(&mut a.q, &a.h1, self.layer(l, Q), c, th);
+        linear(&mut a.k, &a.h1, self.layer(l, K), c, th);
+        linear(&mut a.v, &a.h1, self.layer(l, V), c, th);
+        attn.forward(&a.q, &a.k, &a.v, &mut a.attn);
+        linear(&mut a.x_mid, &a.attn, self.layer(l, O), qw, th);
+        add_assign(&mut a.x_mid, &a.x);
+        slices::rms_norm(&mut a.h2, &a.x_mid, self.layer(l, POST_NORM), eps);
+        linear(&mut a.gate, &a.h2, self.layer(l, GATE), c, th);
+        linear(&mut a.up, &a.h2, self.layer(l, UP), c, th);
+        slices::swiglu(&mut a.act, &a.gate, &a.up);
+        linear(out, &a.act, self.layer(l, DOWN), i, th);
+        add_assign(out, &a.x_mid);
+    }
+
+    /// The final norm and the logits, from `ws.x_final`.
+    fn head(&self, ws: &mut Workspace) {
+        let eps = self.m.cfg.rms_norm_eps as f32;
+        slices::rms_norm(&mut ws.normed, &ws.x_final, self.weights[self.norm_index()], eps);
+        linear(
+            &mut ws.logits,
+            &ws.normed,
+            self.weights[self.head_index()],
+            self.m.cfg.hidden_size,
+            self.threads,
+        );
+    }
+
+    /// The forward pass keeping every layer's activations, for the backward pass.
+    fn forward(&self, ws: &mut Workspace, ids: &[u32], attn: &Attention) {
+        self.embed(ws, ids);
         for l in 0..ws.layers.len() {
             let (done, rest) = ws.layers.split_at_mut(l + 1);
-            let a = &mut done[l];
-            slices::rms_norm(&mut a.h1, &a.x, self.layer(l, IN_NORM), eps);
-            linear(&mut a.q, &a.h1, self.layer(l, Q), c, th);
-            linear(&mut a.k, &a.h1, self.layer(l, K), c, th);
-            linear(&mut a.v, &a.h1, self.layer(l, V), c, th);
-            attn.forward(&a.q, &a.k, &a.v, &mut a.attn);
-            linear(&mut a.x_mid, &a.attn, self.layer(l, O), qw, th);
-            add_assign(&mut a.x_mid, &a.x);
-            slices::rms_norm(&mut a.h2, &a.x_mid, self.layer(l, POST_NORM), eps);
-            linear(&mut a.gate, &a.h2, self.layer(l, GATE), c, th);
-            linear(&mut a.up, &a.h2, self.layer(l, UP), c, th);
-            slices::swiglu(&mut a.act, &a.gate, &a.up);
             let out = match rest.first_mut() {
                 Some(next) => &mut next.x,
                 None => &mut ws.x_final,
             };
-            linear(out, &a.act, self.layer(l, DOWN), i, th);
-            add_assign(out, &a.x_mid);
+            self.layer_forward(l, &mut done[l], out, attn);
         }
-        slices::rms_norm(&mut ws.normed, &ws.x_final, self.weights[self.norm_index()], eps);
-        linear(&mut ws.logits, &ws.normed, self.weights[self.head_index()], c, th);
+        self.head(ws);
+    }
+
+    /// The forward pass through one layer's buffers (`ws` keeps one layer).
+    fn forward_only(&self, ws: &mut Workspace, ids: &[u32], attn: &Attention) {
+        self.embed(ws, ids);
+        let layers = self.m.layers.len();
+        for l in 0..layers {
+            let Workspace { layers: kept, x_final, .. } = ws;
+            self.layer_forward(l, &mut kept[0], x_final, attn);
+            if l + 1 < layers {
+                std::mem::swap(&mut kept[0].x, x_final);
+            }
+        }
+        self.head(ws);
     }
 
     /// `ws.logits` holds dL/dlogits on entry.
