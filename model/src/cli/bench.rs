@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor};
 use clap::Args;
 use model::data::Batch;
 use model::eval::Evaluator;
+use model::llama::Workspace;
 use model::rng::PortableRng;
 use model::train::{AdamWConfig, LrSchedule, TrainConfig, Trainer};
 use model::{LlamaConfig, Params};
@@ -30,37 +31,57 @@ pub struct BenchArgs {
     /// validator scores payloads.
     #[arg(long)]
     eval: bool,
-    /// Also time forward, forward+backward and gradient collection separately (stderr).
+    /// Also time the forward pass, the backward pass and the optimizer separately (stderr).
     #[arg(long, conflicts_with = "eval")]
     breakdown: bool,
 }
 
-/// Where a step's time goes: forward, backward, gradient collection; the rest is the optimizer.
-fn breakdown(trainer: &Trainer, batch: &Batch, steps: usize) -> anyhow::Result<()> {
-    let model = trainer.model();
-    let time = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+/// Where a step's time goes: forward, backward, the rest of the step (clipping and the
+/// optimizer), on the path the trainer takes.
+fn breakdown(trainer: &mut Trainer, batch: &Batch, steps: usize) -> anyhow::Result<()> {
+    // One untimed call first: a fresh workspace's pages fault in on first use.
+    let time = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        f()?;
         let t = std::time::Instant::now();
         for _ in 0..steps {
             f()?;
         }
         Ok(t.elapsed().as_secs_f64() * 1000.0 / steps as f64)
     };
-    let fwd = time(&|| {
-        model.loss(&batch.inputs, &batch.targets)?;
-        Ok(())
-    })?;
-    let fwd_bwd = time(&|| {
-        model.loss(&batch.inputs, &batch.targets)?.backward()?;
-        Ok(())
-    })?;
-    let grads = time(&|| {
-        trainer.gradients(std::slice::from_ref(batch))?;
+    let model = trainer.model().clone();
+    let (fwd, fwd_bwd) = if model.has_fused_gradients() {
+        let mut ws = Workspace::default();
+        let mut grads: Vec<Vec<f32>> =
+            trainer.params().vars().iter().map(|v| vec![0.0; v.elem_count()]).collect();
+        let fwd = time(&mut || {
+            model.token_losses(&mut ws, &batch.inputs, &batch.targets)?;
+            Ok(())
+        })?;
+        let mut ws = Workspace::default();
+        let fwd_bwd = time(&mut || {
+            model.loss_and_gradients(&mut ws, &batch.inputs, &batch.targets, 1.0, &mut grads, false)?;
+            Ok(())
+        })?;
+        (fwd, fwd_bwd)
+    } else {
+        let fwd = time(&mut || {
+            model.loss(&batch.inputs, &batch.targets)?;
+            Ok(())
+        })?;
+        let fwd_bwd = time(&mut || {
+            model.loss(&batch.inputs, &batch.targets)?.backward()?;
+            Ok(())
+        })?;
+        (fwd, fwd_bwd)
+    };
+    let step = time(&mut || {
+        trainer.step(std::slice::from_ref(batch))?;
         Ok(())
     })?;
     eprintln!(
-        "breakdown ms/step: forward {fwd:.0}, backward {:.0}, gradient collection {:.0}",
+        "breakdown ms/step: forward {fwd:.0}, backward {:.0}, clipping and optimizer {:.0}",
         fwd_bwd - fwd,
-        grads - fwd_bwd
+        step - fwd_bwd
     );
     Ok(())
 }
@@ -139,7 +160,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let secs = t.elapsed().as_secs_f64();
     let (rss_end, peak) = resident_mib();
     if a.breakdown {
-        breakdown(&trainer, &batch, a.steps)?;
+        breakdown(&mut trainer, &batch, a.steps)?;
     }
     let tps = (a.steps * a.batch * a.seq) as f64 / secs;
     println!(

@@ -2,7 +2,9 @@
 //!
 //! Elementwise only, so parallel chunking cannot change a single bit of the result.
 
-use candle_core::{Tensor, Var};
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -31,6 +33,44 @@ vectorized! {
             let denom = v.sqrt() / bc2_sqrt + eps;
             *p -= wd * *p + step_size * *m / denom;
         }
+    }
+}
+
+/// Every element of one parameter, in parallel chunks.
+fn update_all(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
+    p.par_chunks_mut(CHUNK)
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .zip(g.par_chunks(CHUNK))
+        .for_each(|(((p, m), v), g)| update(p, m, v, g, u));
+}
+
+/// One parameter's update as an in-place op on its CPU storage.
+struct InPlace<'a> {
+    /// The moments, taken by the one call candle makes.
+    m: Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+    g: &'a [f32],
+    u: Update,
+}
+
+impl InplaceOp1 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let CpuStorage::F32(data) = storage else { candle_core::bail!("adamw: f32 parameters expected") };
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adamw: the parameter is not contiguous")
+        };
+        let mut moments = self.m.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (m, v) = &mut *moments;
+        let p = &mut data[a..b];
+        if p.len() != m.len() || p.len() != self.g.len() {
+            candle_core::bail!("adamw: {} values, {} moments, {} gradients", p.len(), m.len(), self.g.len());
+        }
+        update_all(p, m, v, self.g, self.u);
+        Ok(())
     }
 }
 
@@ -124,15 +164,15 @@ impl AdamW {
         let bc2_sqrt = bc2.sqrt() as f32;
         for (i, var) in vars.iter().enumerate() {
             let wd = if self.decay[i] { (lr * c.weight_decay) as f32 } else { 0.0 };
+            let u = Update { b1, b2, eps, step_size, bc2_sqrt, wd };
+            let (m, v, g) = (&mut self.m[i], &mut self.v[i], &grads[i]);
+            if var.device().is_cpu() && var.dtype() == candle_core::DType::F32 {
+                // Straight into the variable's storage: no copy out and back in.
+                var.as_tensor().inplace_op1(&InPlace { m: Mutex::new((m, v)), g, u })?;
+                continue;
+            }
             let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            theta
-                .par_chunks_mut(CHUNK)
-                .zip(self.m[i].par_chunks_mut(CHUNK))
-                .zip(self.v[i].par_chunks_mut(CHUNK))
-                .zip(grads[i].par_chunks(CHUNK))
-                .for_each(|(((p, m), v), g)| {
-                    update(p, m, v, g, Update { b1, b2, eps, step_size, bc2_sqrt, wd })
-                });
+            update_all(&mut theta, m, v, g, u);
             var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
         }
         Ok(())

@@ -34,6 +34,8 @@ pub struct Trainer {
     model: Llama,
     /// Activations kept between steps by the hand-written backward pass.
     workspace: std::sync::Mutex<Workspace>,
+    /// The step's gradient, one buffer per parameter, reused across steps.
+    grads: Vec<Vec<f32>>,
     params: Params,
     opt: AdamW,
     cfg: TrainConfig,
@@ -43,7 +45,7 @@ impl Trainer {
     pub fn new(params: Params, model_cfg: &LlamaConfig, cfg: TrainConfig) -> Result<Self> {
         let model = Llama::load(params.var_builder(), model_cfg)?;
         let opt = AdamW::new(cfg.adamw, params.vars());
-        Ok(Self { model, workspace: Default::default(), params, opt, cfg })
+        Ok(Self { model, workspace: Default::default(), grads: Vec::new(), params, opt, cfg })
     }
 
     pub fn model(&self) -> &Llama {
@@ -82,12 +84,18 @@ impl Trainer {
     /// Gradients of the mean loss over `micro` (each micro-batch weighted equally), in
     /// parameter order, plus that mean loss. Fails if any parameter receives no gradient.
     pub fn gradients(&self, micro: &[Batch]) -> Result<(Vec<Vec<f32>>, f64)> {
+        let mut acc: Vec<Vec<f32>> = self.params.vars().iter().map(|v| vec![0f32; v.elem_count()]).collect();
+        let loss = self.gradients_into(micro, &mut acc)?;
+        Ok((acc, loss))
+    }
+
+    /// [`Trainer::gradients`] into `acc` (one zeroed buffer per parameter; overwritten).
+    fn gradients_into(&self, micro: &[Batch], acc: &mut [Vec<f32>]) -> Result<f64> {
         if micro.is_empty() {
             return Err(ModelError::Train("a step needs at least one micro-batch".into()));
         }
         let scale = 1.0 / micro.len() as f32;
         let vars: &[Var] = self.params.vars();
-        let mut acc: Vec<Vec<f32>> = vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
         let mut loss_sum = 0f64;
         if self.model.has_fused_gradients() {
             let mut ws = self.workspace.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -97,7 +105,7 @@ impl Trainer {
                     &batch.inputs,
                     &batch.targets,
                     scale,
-                    &mut acc,
+                    acc,
                     k > 0,
                 )? as f64;
                 if !l.is_finite() {
@@ -105,8 +113,9 @@ impl Trainer {
                 }
                 loss_sum += l;
             }
-            return Ok((acc, loss_sum / micro.len() as f64));
+            return Ok(loss_sum / micro.len() as f64);
         }
+        acc.iter_mut().for_each(|buf| buf.fill(0.0));
         for batch in micro {
             let loss = self.model.loss(&batch.inputs, &batch.targets)?;
             let l = loss.to_scalar::<f32>()? as f64;
@@ -115,7 +124,7 @@ impl Trainer {
             }
             loss_sum += l;
             let grads = loss.backward()?;
-            for ((var, spec), buf) in vars.iter().zip(self.params.specs()).zip(&mut acc) {
+            for ((var, spec), buf) in vars.iter().zip(self.params.specs()).zip(acc.iter_mut()) {
                 let g = grads.get(var.as_tensor()).ok_or_else(|| {
                     ModelError::Train(format!("parameter {} received no gradient", spec.name))
                 })?;
@@ -125,7 +134,7 @@ impl Trainer {
                 }
             }
         }
-        Ok((acc, loss_sum / micro.len() as f64))
+        Ok(loss_sum / micro.len() as f64)
     }
 
     /// One optimizer step, its learning rate at the optimizer's own step count.
@@ -138,8 +147,24 @@ impl Trainer {
     /// `w H + h`, which a peer that joined late has not taken itself). `StepStats::step` is
     /// `schedule_step + 1`.
     pub fn step_at(&mut self, micro: &[Batch], schedule_step: u64) -> Result<StepStats> {
-        let (mut grads, loss) = self.gradients(micro)?;
-        let norm = global_norm(&grads);
+        // The gradient buffers live across steps (`gradients_into` overwrites them).
+        let mut grads = std::mem::take(&mut self.grads);
+        if grads.len() != self.params.vars().len() {
+            grads = self.params.vars().iter().map(|v| vec![0f32; v.elem_count()]).collect();
+        }
+        let result = self.step_with(micro, schedule_step, &mut grads);
+        self.grads = grads;
+        result
+    }
+
+    fn step_with(
+        &mut self,
+        micro: &[Batch],
+        schedule_step: u64,
+        grads: &mut [Vec<f32>],
+    ) -> Result<StepStats> {
+        let loss = self.gradients_into(micro, grads)?;
+        let norm = global_norm(grads);
         if !norm.is_finite() {
             return Err(ModelError::Train(format!("gradient norm is {norm}")));
         }
@@ -149,7 +174,7 @@ impl Trainer {
         }
         let step = schedule_step;
         let lr = self.cfg.schedule.at(step);
-        self.opt.step(self.params.vars(), &grads, lr)?;
+        self.opt.step(self.params.vars(), grads, lr)?;
         Ok(StepStats {
             step: step + 1,
             loss,
@@ -177,7 +202,24 @@ pub fn eval_loss(model: &Llama, batches: &[Batch]) -> Result<f64> {
     Ok(sum / batches.len() as f64)
 }
 
-/// L2 norm over all gradients, summed in parameter order in f64.
+/// L2 norm over all gradients: squares summed in f64 over eight running partials per
+/// parameter (added in a fixed order), parameters in order.
 pub fn global_norm(grads: &[Vec<f32>]) -> f64 {
-    grads.iter().flatten().map(|g| (*g as f64) * (*g as f64)).sum::<f64>().sqrt()
+    grads.iter().map(|g| sum_of_squares(g)).sum::<f64>().sqrt()
+}
+
+crate::ops::simd::vectorized! {
+    fn sum_of_squares(g: &[f32]) -> f64 {
+        let mut acc = [0f64; 8];
+        let mut chunks = g.chunks_exact(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                acc[l] += c[l] as f64 * c[l] as f64;
+            }
+        }
+        for (l, v) in chunks.remainder().iter().enumerate() {
+            acc[l] += *v as f64 * *v as f64;
+        }
+        ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+    }
 }
