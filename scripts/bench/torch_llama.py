@@ -45,6 +45,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--eval", action="store_true",
                    help="time evaluation (no autograd, a loss per sequence) instead of training")
+    p.add_argument("--bf16", action="store_true",
+                   help="mixed precision: forward and loss under torch.autocast('cpu', bfloat16), "
+                        "which runs the matmuls on oneDNN's bf16 kernels (AMX where the CPU has it); "
+                        "weights, gradients and the optimizer stay f32")
     p.add_argument("--optim-impl", choices=["default", "foreach", "fused"], default="default",
                    help="torch.optim.AdamW implementation (default: torch's choice, which on CPU "
                         "is the per-parameter for-loop)")
@@ -273,15 +277,20 @@ def main(argv=None):
     batches = [torch.randint(0, cfg.vocab_size, (a.batch, a.seq + 1), generator=g)
                for _ in range(n_batches)]
 
+    import contextlib
+    autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16
+                else contextlib.nullcontext)
+    precision = "bf16" if a.bf16 else "f32"
+
     if a.eval:
         model.eval()
 
         def evaluate(i):
             tok = batches[i % n_batches]
             inp, tgt = tok[:, :-1], tok[:, 1:]
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 logits = model(inp)
-                per_token = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), tgt.reshape(-1),
+                per_token = F.cross_entropy(logits.float().reshape(-1, cfg.vocab_size), tgt.reshape(-1),
                                             reduction="none")
                 return per_token.view(a.batch, a.seq).mean(1)
 
@@ -293,6 +302,7 @@ def main(argv=None):
         elapsed = time.perf_counter() - t_start
         pages = a.batch * a.steps
         print(f"torch eval pages_per_s={pages / elapsed:.2f} tokens_per_s={pages * a.seq / elapsed:.1f} "
+              f"precision={precision} "
               f"peak_rss_mib={peak_rss_mib():.0f} params={n_params} threads={a.threads} "
               f"batch={a.batch} seq={a.seq}", flush=True)
         return
@@ -300,8 +310,10 @@ def main(argv=None):
     def step(i):
         tok = batches[i % n_batches]
         inp, tgt = tok[:, :-1], tok[:, 1:]
-        logits = model(inp)
-        loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), tgt.reshape(-1))  # mean over B*T
+        with autocast():
+            logits = model(inp)
+            # mean over B*T, in f32 either way
+            loss = F.cross_entropy(logits.float().reshape(-1, cfg.vocab_size), tgt.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -337,6 +349,7 @@ def main(argv=None):
     log(f"median step {1e3 * srt[len(srt) // 2]:.1f} ms, min {1e3 * srt[0]:.1f} ms, "
         f"max {1e3 * srt[-1]:.1f} ms")
     print(f"torch tokens_per_s={tps:.2f} step_ms={step_ms:.3f} peak_rss_mib={peak_rss_mib():.0f} "
+          f"precision={precision} final_loss={loss.item():.4f} "
           f"params={n_params} "
           f"threads={a.threads} batch={a.batch} seq={a.seq}", flush=True)
 
