@@ -201,14 +201,14 @@ impl LlamaConfig {
         if self.num_attention_heads == 0 || self.kv_heads() == 0 {
             return bad("attention head counts must be positive".into());
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads,
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 || self.head_dim() == 0 {
+        if !self.head_dim().is_multiple_of(2) || self.head_dim() == 0 {
             return bad(format!("head_dim {} must be even and positive", self.head_dim()));
         }
         if self.hidden_act != "silu" {

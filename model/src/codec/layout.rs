@@ -72,7 +72,7 @@ pub struct TensorLayout {
 }
 
 fn largest_divisor_at_most(n: usize, max: usize) -> usize {
-    (1..=max.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=max.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
 }
 
 impl TensorLayout {

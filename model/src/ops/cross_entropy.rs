@@ -14,16 +14,17 @@ struct CrossEntropy {
 }
 
 vectorized! {
-    fn log_sum_exp(row: &[f32]) -> f32 {
+    pub(crate) fn log_sum_exp(row: &[f32]) -> f32 {
         let max = simd::max(row);
-        max + simd::sum_by(row, |v| exp(v - max)).ln()
+        // libm's logf, not the platform's: glibc picks its `logf` per CPU at load time.
+        max + libm::logf(simd::sum_by(row, |v| exp(v - max)))
     }
 }
 
 vectorized! {
     /// One row of dL/dlogits: `scale * (softmax(row) - onehot(target))`, the one-hot part
     /// left to the caller.
-    fn softmax_grad_row(out: &mut [f32], row: &[f32], lse: f32, scale: f32) {
+    pub(crate) fn softmax_grad_row(out: &mut [f32], row: &[f32], lse: f32, scale: f32) {
         for (o, x) in out.iter_mut().zip(row) {
             *o = exp(x - lse) * scale;
         }

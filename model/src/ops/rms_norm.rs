@@ -48,7 +48,7 @@ fn inv_rms(row: &[f32], eps: f32) -> f32 {
 }
 
 vectorized! {
-    fn forward_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    pub(crate) fn forward_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
         let r = inv_rms(x, eps);
         for ((o, xv), wv) in y.iter_mut().zip(x).zip(w) {
             *o = xv * r * wv;
@@ -58,7 +58,7 @@ vectorized! {
 
 vectorized! {
     /// dL/dx of one row, given dL/dy `g`.
-    fn backward_row(gx: &mut [f32], x: &[f32], g: &[f32], w: &[f32], eps: f32) {
+    pub(crate) fn backward_row(gx: &mut [f32], x: &[f32], g: &[f32], w: &[f32], eps: f32) {
         let r = inv_rms(x, eps);
         let dot = simd::sum_by3(g, w, x, |g, w, x| g * w * x);
         let c = r * r * r * dot / w.len() as f32;
@@ -70,7 +70,7 @@ vectorized! {
 
 vectorized! {
     /// Adds this block of rows' share of dL/dw to `acc`, row after row.
-    fn weight_grad_block(acc: &mut [f32], x: &[f32], g: &[f32], eps: f32) {
+    pub(crate) fn weight_grad_block(acc: &mut [f32], x: &[f32], g: &[f32], eps: f32) {
         let d = acc.len();
         for (xr, gr) in x.chunks(d).zip(g.chunks(d)) {
             let r = inv_rms(xr, eps);

@@ -64,7 +64,7 @@ impl RopeTables {
 }
 
 vectorized! {
-    fn rotate_rows(tables: &RopeTables, x: &mut [f32], t: usize, sign: f32) {
+    pub(crate) fn rotate_rows(tables: &RopeTables, x: &mut [f32], t: usize, sign: f32) {
         let d = tables.head_dim();
         let mut tmp = vec![0f32; d];
         for (pos, row) in x.chunks_mut(d).take(t).enumerate() {

@@ -6,7 +6,9 @@
 //! AVX2+FMA, baseline) and picks one at run time from the CPU's feature flags. Sums and maxima
 //! go through [`map_sum`] and friends, which keep [`LANES`] running partials and add them in a
 //! fixed order at the end: the order is written in the source, not chosen by the compiler, so
-//! every build gives the same bits on every CPU (Rust never fuses a multiply and an add).
+//! every build gives the same bits on every CPU (Rust never fuses a multiply and an add, nor
+//! reorders float arithmetic). A kernel must not call the platform's libm either: glibc picks
+//! some of its functions per CPU at load time (use `libm` or `exp.rs`).
 
 /// Running partials of a reduction: one AVX-512 register, two AVX2 ones.
 pub(crate) const LANES: usize = 16;
@@ -22,16 +24,29 @@ pub(crate) enum Level {
     Base,
 }
 
-/// Detected once per process.
+/// The level kernels run at: the CPU's ([`detected`]); tests may pick a lower one for their
+/// own thread ([`tests::at_level`]).
 pub(crate) fn level() -> Level {
+    #[cfg(test)]
+    if let Some(forced) = tests::FORCED.with(|f| f.get()) {
+        return forced;
+    }
+    detected()
+}
+
+/// Detected once per process. Enabling `avx512f` also enables AVX2, FMA and F16C in the
+/// compiler, so that level needs all four (a VM may mask CPUID bits one by one).
+pub(crate) fn detected() -> Level {
     static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            if avx2 && has!("f16c") && has!("avx512f") {
                 return Level::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if avx2 {
                 return Level::Avx2;
             }
         }
@@ -173,8 +188,29 @@ vectorized! {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(crate) static FORCED: Cell<Option<Level>> = const { Cell::new(None) };
+    }
+
+    /// The levels this CPU can run, widest first.
+    pub(crate) fn supported() -> Vec<Level> {
+        let all = [Level::Avx512, Level::Avx2, Level::Base];
+        let from = all.iter().position(|l| *l == detected()).unwrap_or(2);
+        all[from..].to_vec()
+    }
+
+    /// Runs `f` with this thread's kernels at `level`, which must be in [`supported`].
+    pub(crate) fn at_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
+        assert!(supported().contains(&level), "{level:?} is not supported here");
+        FORCED.with(|c| c.set(Some(level)));
+        let r = f();
+        FORCED.with(|c| c.set(None));
+        r
+    }
 
     vectorized! {
         fn sum_of_exps(x: &mut [f32]) -> f32 {
@@ -196,6 +232,53 @@ mod tests {
             w /= 2;
         }
         acc[0]
+    }
+
+    fn data(seed: &str, n: usize) -> Vec<f32> {
+        crate::rng::PortableRng::from_hashed(seed.as_bytes()).normal_vec(n, 1.0)
+    }
+
+    pub(crate) fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
+        v.iter().map(|x| x.iter().map(|f| f.to_bits()).collect()).collect()
+    }
+
+    /// Every element-wise kernel of the ops, run on this thread at each level this CPU has.
+    #[test]
+    fn every_kernel_gives_the_same_bits_on_every_level() {
+        use crate::ops::{cross_entropy, rms_norm, rope, softmax, swiglu};
+        // 1000 values: not a multiple of the lanes; RMSNorm rows of 100.
+        let (x, y, w) = (data("x", 1000), data("y", 1000), data("w", 100));
+        let run = || {
+            let mut out = Vec::new();
+            let mut p = x.clone();
+            softmax::softmax_row(&mut p, 777, 0.37);
+            let mut g = y.clone();
+            softmax::softmax_row_backward(&mut g, &p, 777, 0.37);
+            out.extend([p, g]);
+            let (mut o, mut gx, mut gw) = (vec![0.0; 100], vec![0.0; 100], vec![0.0; 100]);
+            rms_norm::forward_row(&mut o, &x[..100], &w, 1e-5);
+            rms_norm::backward_row(&mut gx, &x[..100], &y[..100], &w, 1e-5);
+            rms_norm::weight_grad_block(&mut gw, &x, &y, 1e-5);
+            out.extend([o, gx, gw]);
+            let (mut s, mut ga, mut gb) = (vec![0.0; 1000], vec![0.0; 1000], vec![0.0; 1000]);
+            swiglu::forward_chunk(&mut s, &x, &y);
+            swiglu::backward_chunk(&mut ga, &mut gb, &x, &y, &w.repeat(10));
+            out.extend([s, ga, gb]);
+            let mut ce = vec![0.0; 1000];
+            cross_entropy::softmax_grad_row(&mut ce, &x, 3.1, 0.25);
+            out.extend([ce, vec![cross_entropy::log_sum_exp(&x)]]);
+            let tables = rope::RopeTables::new(10, 100, 10_000.0);
+            let mut r = x.clone();
+            rope::rotate_rows(&tables, &mut r, 100, 1.0);
+            let mut sum = y.clone();
+            add_assign(&mut sum, &x);
+            out.extend([r, sum, vec![max(&x)]]);
+            out
+        };
+        let want = bits(&at_level(Level::Base, run));
+        for level in supported() {
+            assert_eq!(bits(&at_level(level, run)), want, "{level:?} differs from the baseline");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{f32_slice, fused, with_f32};
 
 vectorized! {
     /// In place: the first `n` entries of `row` become `softmax(scale * row[..n])`, the rest 0.
-    pub(super) fn softmax_row(row: &mut [f32], n: usize, scale: f32) {
+    pub(crate) fn softmax_row(row: &mut [f32], n: usize, scale: f32) {
         let (live, masked) = row.split_at_mut(n);
         let max = simd::max(live) * scale;
         let inv = 1.0 / simd::map_sum(live, |v| exp(v * scale - max));
@@ -22,7 +22,7 @@ vectorized! {
 vectorized! {
     /// In place: `grad` (dL/dy of one row) becomes dL/dx of [`softmax_row`], given its output
     /// `y`: `scale * y * (grad - sum(grad * y))` on the first `n` entries, 0 after.
-    pub(super) fn softmax_row_backward(grad: &mut [f32], y: &[f32], n: usize, scale: f32) {
+    pub(crate) fn softmax_row_backward(grad: &mut [f32], y: &[f32], n: usize, scale: f32) {
         let (live, masked) = grad.split_at_mut(n);
         let dot = simd::sum_by2(live, &y[..n], |a, b| a * b);
         for (g, y) in live.iter_mut().zip(&y[..n]) {

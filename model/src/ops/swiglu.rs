@@ -32,7 +32,7 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 vectorized! {
-    fn forward_chunk(y: &mut [f32], a: &[f32], b: &[f32]) {
+    pub(crate) fn forward_chunk(y: &mut [f32], a: &[f32], b: &[f32]) {
         for ((o, a), b) in y.iter_mut().zip(a).zip(b) {
             *o = a * sigmoid(*a) * b;
         }
@@ -41,7 +41,7 @@ vectorized! {
 
 vectorized! {
     /// dL/dgate and dL/dup of one chunk, given the inputs and dL/dy.
-    fn backward_chunk(ga: &mut [f32], gb: &mut [f32], a: &[f32], b: &[f32], g: &[f32]) {
+    pub(crate) fn backward_chunk(ga: &mut [f32], gb: &mut [f32], a: &[f32], b: &[f32], g: &[f32]) {
         for ((ga, gb), ((a, b), g)) in ga.iter_mut().zip(gb).zip(a.iter().zip(b).zip(g)) {
             let s = sigmoid(*a);
             *ga = g * b * s * (1.0 + a * (1.0 - s));

@@ -15,17 +15,17 @@ const FORMAT: &str = "llm-subnet/adamw/v1";
 
 /// The scalars of one step's update.
 #[derive(Clone, Copy)]
-struct Update {
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    wd: f32,
+pub(crate) struct Update {
+    pub(crate) b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) eps: f32,
+    pub(crate) step_size: f32,
+    pub(crate) bc2_sqrt: f32,
+    pub(crate) wd: f32,
 }
 
 vectorized! {
-    fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
+    pub(crate) fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
         let Update { b1, b2, eps, step_size, bc2_sqrt, wd } = u;
         for ((p, m), (v, g)) in p.iter_mut().zip(m).zip(v.iter_mut().zip(g)) {
             *m = b1 * *m + (1.0 - b1) * g;
@@ -66,8 +66,14 @@ impl InplaceOp1 for InPlace<'_> {
         let mut moments = self.m.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (m, v) = &mut *moments;
         let p = &mut data[a..b];
-        if p.len() != m.len() || p.len() != self.g.len() {
-            candle_core::bail!("adamw: {} values, {} moments, {} gradients", p.len(), m.len(), self.g.len());
+        if p.len() != m.len() || p.len() != v.len() || p.len() != self.g.len() {
+            candle_core::bail!(
+                "adamw: {} values, {} and {} moments, {} gradients",
+                p.len(),
+                m.len(),
+                v.len(),
+                self.g.len()
+            );
         }
         update_all(p, m, v, self.g, self.u);
         Ok(())
@@ -155,6 +161,24 @@ impl AdamW {
     /// One update of every var from its gradient (same order and sizes as at construction):
     /// `theta -= lr * (m_hat / (sqrt(v_hat) + eps) + wd * theta)`.
     pub fn step(&mut self, vars: &[Var], grads: &[Vec<f32>], lr: f64) -> Result<()> {
+        let lengths = |i: usize| (vars[i].elem_count(), self.m[i].len(), self.v[i].len(), grads[i].len());
+        if vars.len() != self.m.len() || grads.len() != self.m.len() {
+            return Err(crate::error::ModelError::Train(format!(
+                "adamw: {} parameters, {} gradients, state for {}",
+                vars.len(),
+                grads.len(),
+                self.m.len()
+            )));
+        }
+        if let Some(i) = (0..vars.len()).find(|&i| {
+            let (p, m, v, g) = lengths(i);
+            p != m || p != v || p != g
+        }) {
+            return Err(crate::error::ModelError::Train(format!(
+                "adamw: parameter {i} has (values, m, v, gradient) lengths {:?}",
+                lengths(i)
+            )));
+        }
         self.step += 1;
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
@@ -176,5 +200,41 @@ impl AdamW {
             var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::simd::tests::{at_level, bits, supported};
+    use crate::ops::simd::Level;
+
+    #[test]
+    fn the_update_and_the_norm_give_the_same_bits_on_every_level() {
+        let rng = |s: &str| crate::rng::PortableRng::from_hashed(s.as_bytes()).normal_vec(1003, 1.0);
+        let (p0, g) = (rng("p"), rng("g"));
+        let v0: Vec<f32> = rng("v").iter().map(|x| x * x).collect();
+        let u = Update { b1: 0.9, b2: 0.95, eps: 1e-8, step_size: 3e-4, bc2_sqrt: 0.3, wd: 3e-5 };
+        let run = || {
+            let (mut p, mut m, mut v) = (p0.clone(), rng("m"), v0.clone());
+            update(&mut p, &mut m, &mut v, &g, u);
+            let norm = crate::train::trainer::sum_of_squares(&g).to_bits();
+            (bits(&[p, m, v]), norm)
+        };
+        let want = at_level(Level::Base, run);
+        for level in supported() {
+            assert_eq!(at_level(level, run), want, "{level:?} differs from the baseline");
+        }
+    }
+
+    #[test]
+    fn mismatched_gradients_are_errors() {
+        let var =
+            Var::from_tensor(&Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())
+                .unwrap();
+        let mut opt = AdamW::new(AdamWConfig::default(), std::slice::from_ref(&var));
+        assert!(opt.step(std::slice::from_ref(&var), &[vec![0.0; 3]], 1e-3).is_err());
+        assert!(opt.step(std::slice::from_ref(&var), &[], 1e-3).is_err());
+        assert!(opt.step(std::slice::from_ref(&var), &[vec![0.5; 4]], 1e-3).is_ok());
     }
 }

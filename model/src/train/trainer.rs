@@ -209,7 +209,7 @@ pub fn global_norm(grads: &[Vec<f32>]) -> f64 {
 }
 
 crate::ops::simd::vectorized! {
-    fn sum_of_squares(g: &[f32]) -> f64 {
+    pub(crate) fn sum_of_squares(g: &[f32]) -> f64 {
         let mut acc = [0f64; 8];
         let mut chunks = g.chunks_exact(8);
         for c in &mut chunks {

@@ -90,8 +90,8 @@ fn hand_written_gradients_match_autograd() {
             let y = common::random_tokens(&format!("y{b}"), b, t, cfg.vocab_size);
             let want_loss = reference.loss(&x, &y).unwrap();
             let want = want_loss.backward().unwrap();
-            let mut grads: Vec<Vec<f32>> =
-                params.vars().iter().map(|v| vec![f32::NAN; v.elem_count()]).collect();
+            // Stale values must be overwritten, not added to.
+            let mut grads: Vec<Vec<f32>> = params.vars().iter().map(|v| vec![1e30; v.elem_count()]).collect();
             let loss = model.loss_and_gradients(&mut ws, &x, &y, 0.5, &mut grads, false).unwrap();
             assert!((loss - want_loss.to_scalar::<f32>().unwrap()).abs() < 1e-4, "loss {loss}");
             // Accumulating a second half-weighted pass doubles to the full gradient.
@@ -99,6 +99,8 @@ fn hand_written_gradients_match_autograd() {
             for ((spec, var), got) in params.specs().iter().zip(params.vars()).zip(&grads) {
                 let w = want.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                assert_eq!(got.len(), w.len(), "{}", spec.name);
+                assert!(got.iter().all(|g| g.is_finite()), "{}: a value was not overwritten", spec.name);
                 let diff = w.iter().zip(got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
                 assert!(
                     diff <= 1e-3 * scale + 1e-7,
@@ -113,6 +115,10 @@ fn hand_written_gradients_match_autograd() {
         let oov = candle_core::Tensor::new(&[[1u32, cfg.vocab_size as u32]], &Device::Cpu).unwrap();
         let mut grads: Vec<Vec<f32>> = params.vars().iter().map(|v| vec![0.0; v.elem_count()]).collect();
         assert!(model.loss_and_gradients(&mut ws, &oov, &oov, 1.0, &mut grads, false).is_err());
+        let fine = candle_core::Tensor::new(&[[1u32, 2]], &Device::Cpu).unwrap();
+        let err = model.loss_and_gradients(&mut ws, &fine, &oov, 1.0, &mut grads, false).unwrap_err();
+        assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+        assert!(model.token_losses(&mut ws, &fine, &oov).is_err());
         assert!(!reference.has_fused_gradients());
     }
 }

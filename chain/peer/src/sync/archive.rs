@@ -106,7 +106,7 @@ impl Archive {
     pub fn checkpoint(&self, run: &Run, global: &Global) -> anyhow::Result<Option<Window>> {
         let w = global.window;
         let path = self.checkpoint_path(w.0);
-        if w.0 % self.every != 0 || path.exists() {
+        if !w.0.is_multiple_of(self.every) || path.exists() {
             return Ok(None);
         }
         write_atomic(&path, &checkpoint::encode(run, global)?)?;

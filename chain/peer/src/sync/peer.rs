@@ -142,7 +142,7 @@ impl Retries {
             Ok(()) => self.failures = 0,
             Err(e) => {
                 self.failures += 1;
-                if self.failures == 1 || self.failures % 20 == 0 {
+                if self.failures == 1 || self.failures.is_multiple_of(20) {
                     tracing::warn!("{e:#} (retrying)");
                 }
             }

@@ -132,7 +132,7 @@ pub fn study(a: StudyArgs) -> anyhow::Result<()> {
     let tick = |run: &str| {
         bar.inc(1);
         bar.set_message(run.to_string());
-        if bar.is_hidden() && bar.position() % 100 == 0 {
+        if bar.is_hidden() && bar.position().is_multiple_of(100) {
             tracing::info!(run, done = bar.position(), of = bar.length().unwrap_or(0), "progress");
         }
     };
