@@ -68,16 +68,23 @@ pub(crate) fn loss_and_grad_in_place(
 ) -> Result<f32> {
     let n = logits.len() / v.max(1);
     check_targets(targets, n, v)?;
-    let lse: Vec<f32> = logits.par_chunks(v).map(log_sum_exp).collect();
-    // Summed in row order so the loss does not depend on the thread count.
-    let total: f32 =
-        lse.iter().zip(logits.chunks(v)).zip(targets).map(|((l, row), &t)| l - row[t as usize]).sum();
+    let (lse, mean) = lse_and_mean(logits, v, targets);
     let s = scale / n as f32;
     logits.par_chunks_mut(v).zip(targets.par_iter().zip(lse.par_iter())).for_each(|(row, (&t, &lse))| {
         softmax_grad_in_place(row, lse, s);
         row[t as usize] -= s;
     });
-    Ok(total / n as f32)
+    Ok(mean)
+}
+
+/// Each row's log-sum-exp and the mean loss against `targets` (checked by the caller), summed
+/// in row order so the loss does not depend on the thread count.
+fn lse_and_mean(logits: &[f32], v: usize, targets: &[u32]) -> (Vec<f32>, f32) {
+    let lse: Vec<f32> = logits.par_chunks(v).map(log_sum_exp).collect();
+    let total: f32 =
+        lse.iter().zip(logits.chunks(v)).zip(targets).map(|((l, row), &t)| l - row[t as usize]).sum();
+    let mean = total / lse.len() as f32;
+    (lse, mean)
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -97,11 +104,7 @@ impl CustomOp2 for CrossEntropy {
             candle_core::bail!("cross_entropy: logits must be [n, v], got {:?}", l1.dims())
         };
         let targets = targets_of(s2, l2, n, v)?;
-        let lse: Vec<f32> = logits.par_chunks(v).map(log_sum_exp).collect();
-        // Summed in row order so the loss does not depend on the thread count.
-        let total: f32 =
-            lse.iter().zip(logits.chunks(v)).zip(targets).map(|((l, row), &t)| l - row[t as usize]).sum();
-        let mean = total / n as f32;
+        let (lse, mean) = lse_and_mean(logits, v, targets);
         if let Ok(mut cache) = self.lse.lock() {
             *cache = lse;
         }
