@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// Matrix-product library: auto, gemm or openblas (logged at start-up).
     #[arg(long, env = "MODEL_GEMM", default_value = "auto")]
     gemm: model::gemm::Choice,
+    /// Precision of the training step's matrix products: f32, or bf16 (operands rounded to
+    /// bf16, f32 sums, weights and optimizer in f32; needs AVX512-BF16). A local choice: the
+    /// payload format and every check on it are the same.
+    #[arg(long, env = "MODEL_PRECISION", default_value = "f32")]
+    precision: model::gemm::Precision,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
@@ -77,6 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     let kernel = model::gemm::init(args.gemm).with_context(|| format!("--gemm {}", args.gemm))?;
     tracing::info!("gemm kernel: {kernel}");
     model::init_threads(args.threads);
+    args.precision.check_supported().with_context(|| format!("--precision {}", args.precision))?;
 
     let file = match &args.settings {
         Some(path) => {
@@ -94,7 +100,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     let config_path = args.config.or(file.config).context("no run configuration: pass --config FILE")?;
     let data = args.data.or(file.data).context("no dataset: pass --data DIR")?;
     let state_dir = args.state_dir.or(file.state_dir).context("no state directory: pass --state-dir DIR")?;
-    let run = subnet_peer::sync::peer::load_run(&config_path, args.netuid.or(file.netuid))?;
+    let mut run = subnet_peer::sync::peer::load_run(&config_path, args.netuid.or(file.netuid))?;
+    run.train.precision = args.precision;
     let mut opts = MinerOptions::new(state_dir, data);
     opts.listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8091)));
     opts.external = args.external.or(file.external);

@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor};
 use clap::Args;
 use model::data::Batch;
 use model::eval::Evaluator;
+use model::gemm::Precision;
 use model::llama::Workspace;
 use model::rng::PortableRng;
 use model::train::{AdamWConfig, LrSchedule, TrainConfig, Trainer};
@@ -31,6 +32,10 @@ pub struct BenchArgs {
     /// validator scores payloads.
     #[arg(long)]
     eval: bool,
+    /// Precision of the training step's matrix products: f32, or bf16 (operands rounded to
+    /// bf16, f32 sums, weights and optimizer in f32; needs AVX512-BF16).
+    #[arg(long, env = "MODEL_PRECISION", default_value = "f32")]
+    precision: model::gemm::Precision,
     /// Also time the forward pass, the backward pass and the optimizer separately (stderr).
     #[arg(long, conflicts_with = "eval")]
     breakdown: bool,
@@ -38,7 +43,7 @@ pub struct BenchArgs {
 
 /// Where a step's time goes: forward, backward, the rest of the step (clipping and the
 /// optimizer), on the path the trainer takes.
-fn breakdown(trainer: &mut Trainer, batch: &Batch, steps: usize) -> anyhow::Result<()> {
+fn breakdown(trainer: &mut Trainer, batch: &Batch, steps: usize, precision: Precision) -> anyhow::Result<()> {
     // One untimed call first: a fresh workspace's pages fault in on first use.
     let time = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
         f()?;
@@ -50,14 +55,14 @@ fn breakdown(trainer: &mut Trainer, batch: &Batch, steps: usize) -> anyhow::Resu
     };
     let model = trainer.model().clone();
     let (fwd, fwd_bwd) = if model.has_fused_gradients() {
-        let mut ws = Workspace::default();
+        let mut ws = Workspace::new(precision);
         let mut grads: Vec<Vec<f32>> =
             trainer.params().vars().iter().map(|v| vec![0.0; v.elem_count()]).collect();
         let fwd = time(&mut || {
             model.token_losses(&mut ws, &batch.inputs, &batch.targets)?;
             Ok(())
         })?;
-        let mut ws = Workspace::default();
+        let mut ws = Workspace::new(precision);
         let fwd_bwd = time(&mut || {
             model.loss_and_gradients(&mut ws, &batch.inputs, &batch.targets, 1.0, &mut grads, false)?;
             Ok(())
@@ -147,6 +152,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         schedule: LrSchedule { peak: 3e-4, min: 3e-4, warmup_steps: 0, total_steps: 1 },
         adamw: AdamWConfig::default(),
         grad_clip: 1.0,
+        precision: a.precision,
     };
     let mut trainer = Trainer::new(params, &cfg, tcfg)?;
     for _ in 0..a.warmup {
@@ -154,18 +160,19 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     let (rss_start, _) = resident_mib();
     let t = std::time::Instant::now();
+    let mut last = None;
     for _ in 0..a.steps {
-        trainer.step(std::slice::from_ref(&batch))?;
+        last = Some(trainer.step(std::slice::from_ref(&batch))?);
     }
     let secs = t.elapsed().as_secs_f64();
     let (rss_end, peak) = resident_mib();
     if a.breakdown {
-        breakdown(&mut trainer, &batch, a.steps)?;
+        breakdown(&mut trainer, &batch, a.steps, a.precision)?;
     }
     let tps = (a.steps * a.batch * a.seq) as f64 / secs;
     println!(
         "candle tokens_per_s={tps:.1} step_ms={:.1} flops_per_token={flops:.0} peak_rss_mib={peak:.0} \
-         rss_growth_mib={:.1} params={} threads={threads} batch={} seq={} gemm={}:{}",
+         rss_growth_mib={:.1} params={} threads={threads} batch={} seq={} gemm={}:{} precision={} final_loss={:.4}",
         secs * 1000.0 / a.steps as f64,
         rss_end - rss_start,
         cfg.num_params(),
@@ -173,6 +180,8 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         a.seq,
         kernel.library(),
         kernel.name,
+        a.precision,
+        last.map_or(f64::NAN, |s| s.loss),
     );
     Ok(())
 }

@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// Validation pages per evaluation.
     #[arg(long, default_value_t = 32)]
     eval_pages: usize,
+    /// Precision of the training step's matrix products: f32, or bf16 (operands rounded to
+    /// bf16, f32 sums, weights and optimizer in f32; needs AVX512-BF16).
+    #[arg(long, env = "MODEL_PRECISION", default_value = "f32")]
+    precision: model::gemm::Precision,
 }
 
 struct Run {
@@ -120,6 +124,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         schedule: LrSchedule { peak: a.lr, min: a.min_lr, warmup_steps: a.warmup, total_steps: a.steps },
         adamw: AdamWConfig { weight_decay: a.weight_decay, ..Default::default() },
         grad_clip: a.clip,
+        precision: a.precision,
     };
     tracing::info!(
         params = cfg.num_params(),

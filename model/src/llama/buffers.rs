@@ -12,7 +12,7 @@
 use candle_core::{Result, Storage, Tensor};
 
 use super::Llama;
-use crate::gemm::{sgemm, MatRef};
+use crate::gemm::{sgemm, sgemm_bf16, MatRef, Precision};
 use crate::ops::slices::{self, add_assign, Attention};
 use crate::ops::AttnShape;
 
@@ -35,9 +35,11 @@ struct LayerActivations {
 }
 
 /// Activation and scratch buffers of one batch shape, reused across steps so that a step
-/// allocates (and faults in) nothing new. Sized on first use; a new shape resizes them.
+/// allocates (and faults in) nothing new. Sized on first use; a new shape resizes them. It
+/// also holds the precision of the products run through it ([`Workspace::new`]; f32 by default).
 #[derive(Default)]
 pub struct Workspace {
+    precision: Precision,
     /// Rows, hidden, intermediate, vocabulary, query and kv widths, layers kept: what it is
     /// sized for.
     shape: [usize; 7],
@@ -60,6 +62,17 @@ fn sized(buf: &mut Vec<f32>, n: usize) {
 }
 
 impl Workspace {
+    /// A workspace whose products run at `precision` (which this CPU must support: see
+    /// [`Precision::check_supported`]).
+    pub fn new(precision: Precision) -> Self {
+        Self { precision, ..Default::default() }
+    }
+
+    /// The precision of the products run through this workspace.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Sizes the buffers for `rows` tokens, keeping the activations of `kept` layers.
     fn fit(&mut self, m: &Llama, rows: usize, kept: usize) {
         let cfg = &m.cfg;
@@ -128,22 +141,38 @@ fn emit(
     }
 }
 
-/// `y[n, out] = x[n, k] @ w[out, k]^T`.
-fn linear(y: &mut [f32], x: &[f32], w: &[f32], k: usize, threads: usize) {
-    let (n, out) = (x.len() / k, w.len() / k);
-    sgemm(n, out, k, MatRef::rows(x, k), MatRef::transposed(w, k), y, threads);
+/// A product `dst[m, n] = a[m, k] @ b[k, n]` at the step's precision.
+#[derive(Clone, Copy)]
+struct Products {
+    precision: Precision,
+    threads: usize,
 }
 
-/// `dx[n, k] = dy[n, out] @ w[out, k]`.
-fn linear_dx(dx: &mut [f32], dy: &[f32], w: &[f32], k: usize, threads: usize) {
-    let (n, out) = (dx.len() / k, w.len() / k);
-    sgemm(n, k, out, MatRef::rows(dy, out), MatRef::rows(w, k), dx, threads);
-}
+impl Products {
+    fn run(self, m: usize, n: usize, k: usize, a: MatRef, b: MatRef, dst: &mut [f32]) {
+        match self.precision {
+            Precision::F32 => sgemm(m, n, k, a, b, dst, self.threads),
+            Precision::Bf16 => sgemm_bf16(m, n, k, a, b, dst, self.threads),
+        }
+    }
 
-/// `dw[out, k] = dy[n, out]^T @ x[n, k]`.
-fn linear_dw(dw: &mut [f32], dy: &[f32], x: &[f32], k: usize, threads: usize) {
-    let (n, out) = (x.len() / k, dw.len() / k);
-    sgemm(out, k, n, MatRef::transposed(dy, out), MatRef::rows(x, k), dw, threads);
+    /// `y[n, out] = x[n, k] @ w[out, k]^T`.
+    fn linear(self, y: &mut [f32], x: &[f32], w: &[f32], k: usize) {
+        let (n, out) = (x.len() / k, w.len() / k);
+        self.run(n, out, k, MatRef::rows(x, k), MatRef::transposed(w, k), y);
+    }
+
+    /// `dx[n, k] = dy[n, out] @ w[out, k]`.
+    fn linear_dx(self, dx: &mut [f32], dy: &[f32], w: &[f32], k: usize) {
+        let (n, out) = (dx.len() / k, w.len() / k);
+        self.run(n, k, out, MatRef::rows(dy, out), MatRef::rows(w, k), dx);
+    }
+
+    /// `dw[out, k] = dy[n, out]^T @ x[n, k]`.
+    fn linear_dw(self, dw: &mut [f32], dy: &[f32], x: &[f32], k: usize) {
+        let (n, out) = (x.len() / k, dw.len() / k);
+        self.run(out, k, n, MatRef::transposed(dy, out), MatRef::rows(x, k), dw);
+    }
 }
 
 impl Llama {
@@ -177,9 +206,10 @@ impl Llama {
     }
 
     /// Checks a batch and runs `f` with a view of the weights, the token ids and targets, and
-    /// the batch's attention op.
+    /// the batch's attention op, its products at `precision`.
     fn with_batch<R>(
         &self,
+        precision: Precision,
         inputs: &Tensor,
         targets: &Tensor,
         f: impl FnOnce(&Step, &[u32], &[u32], &Attention) -> Result<R>,
@@ -187,6 +217,7 @@ impl Llama {
         if !self.has_fused_gradients() {
             candle_core::bail!("the buffer path needs the fused kernels on f32 CPU weights");
         }
+        precision.check_supported().map_err(candle_core::Error::wrap)?;
         if inputs.dims() != targets.dims() {
             candle_core::bail!("inputs {:?} and targets {:?} differ", inputs.dims(), targets.dims());
         }
@@ -202,7 +233,8 @@ impl Llama {
                 _ => candle_core::bail!("the buffer path needs CPU weights"),
             })
             .collect::<Result<Vec<&[f32]>>>()?;
-        let step = Step { m: self, weights: &weights, threads: candle_core::utils::get_num_threads() };
+        let mm = Products { precision, threads: candle_core::utils::get_num_threads() };
+        let step = Step { m: self, weights: &weights, mm };
         let attn = Attention::new(
             AttnShape { b, t, heads: self.cfg.num_attention_heads, kv_heads: self.cfg.kv_heads() },
             &self.rope,
@@ -214,6 +246,7 @@ impl Llama {
     /// gradient written into `grads` (one buffer per parameter in `param_specs` order, added
     /// to with `accumulate`, overwritten without). The same values as `loss(..).backward()`,
     /// in a fixed order of its own, so bitwise reproducible for a fixed kernel and thread count.
+    /// The products run at the workspace's precision.
     pub fn loss_and_gradients(
         &self,
         ws: &mut Workspace,
@@ -228,7 +261,7 @@ impl Llama {
         {
             candle_core::bail!("loss_and_gradients: gradient buffers do not match the parameters");
         }
-        self.with_batch(inputs, targets, |step, ids, targets, attn| {
+        self.with_batch(ws.precision, inputs, targets, |step, ids, targets, attn| {
             ws.fit(self, ids.len(), self.layers.len());
             step.forward(ws, ids, attn);
             let loss = slices::loss_and_grad_in_place(&mut ws.logits, self.cfg.vocab_size, targets, scale)?;
@@ -240,7 +273,7 @@ impl Llama {
     /// The cross-entropy of every token of `inputs` predicting `targets` (`[b, t]` u32), in
     /// row-major order: evaluation, through one layer's buffers in `ws`.
     pub fn token_losses(&self, ws: &mut Workspace, inputs: &Tensor, targets: &Tensor) -> Result<Vec<f32>> {
-        self.with_batch(inputs, targets, |step, ids, targets, attn| {
+        self.with_batch(ws.precision, inputs, targets, |step, ids, targets, attn| {
             ws.fit(self, ids.len(), self.layers.len().min(1));
             step.forward_only(ws, ids, attn);
             slices::token_losses(&ws.logits, self.cfg.vocab_size, targets)
@@ -252,7 +285,7 @@ impl Llama {
 struct Step<'a> {
     m: &'a Llama,
     weights: &'a [&'a [f32]],
-    threads: usize,
+    mm: Products,
 }
 
 impl Step<'_> {
@@ -288,20 +321,20 @@ impl Step<'_> {
 
     /// Layer `l` from `a.x` into `out`, keeping its activations in `a`.
     fn layer_forward(&self, l: usize, a: &mut LayerActivations, out: &mut [f32], attn: &Attention) {
-        let (c, eps, th) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.threads);
+        let (c, eps, mm) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.mm);
         let (i, qw) = (self.m.cfg.intermediate_size, self.m.cfg.num_attention_heads * self.m.cfg.head_dim());
         slices::rms_norm(&mut a.h1, &a.x, self.layer(l, IN_NORM), eps);
-        linear(&mut a.q, &a.h1, self.layer(l, Q), c, th);
-        linear(&mut a.k, &a.h1, self.layer(l, K), c, th);
-        linear(&mut a.v, &a.h1, self.layer(l, V), c, th);
+        mm.linear(&mut a.q, &a.h1, self.layer(l, Q), c);
+        mm.linear(&mut a.k, &a.h1, self.layer(l, K), c);
+        mm.linear(&mut a.v, &a.h1, self.layer(l, V), c);
         attn.forward(&a.q, &a.k, &a.v, &mut a.attn);
-        linear(&mut a.x_mid, &a.attn, self.layer(l, O), qw, th);
+        mm.linear(&mut a.x_mid, &a.attn, self.layer(l, O), qw);
         add_assign(&mut a.x_mid, &a.x);
         slices::rms_norm(&mut a.h2, &a.x_mid, self.layer(l, POST_NORM), eps);
-        linear(&mut a.gate, &a.h2, self.layer(l, GATE), c, th);
-        linear(&mut a.up, &a.h2, self.layer(l, UP), c, th);
+        mm.linear(&mut a.gate, &a.h2, self.layer(l, GATE), c);
+        mm.linear(&mut a.up, &a.h2, self.layer(l, UP), c);
         slices::swiglu(&mut a.act, &a.gate, &a.up);
-        linear(out, &a.act, self.layer(l, DOWN), i, th);
+        mm.linear(out, &a.act, self.layer(l, DOWN), i);
         add_assign(out, &a.x_mid);
     }
 
@@ -309,13 +342,8 @@ impl Step<'_> {
     fn head(&self, ws: &mut Workspace) {
         let eps = self.m.cfg.rms_norm_eps as f32;
         slices::rms_norm(&mut ws.normed, &ws.x_final, self.weights[self.norm_index()], eps);
-        linear(
-            &mut ws.logits,
-            &ws.normed,
-            self.weights[self.head_index()],
-            self.m.cfg.hidden_size,
-            self.threads,
-        );
+        let c = self.m.cfg.hidden_size;
+        self.mm.linear(&mut ws.logits, &ws.normed, self.weights[self.head_index()], c);
     }
 
     /// The forward pass keeping every layer's activations, for the backward pass.
@@ -348,14 +376,14 @@ impl Step<'_> {
 
     /// `ws.logits` holds dL/dlogits on entry.
     fn backward(&self, ws: &mut Workspace, ids: &[u32], attn: &Attention, grads: &mut [Vec<f32>], acc: bool) {
-        let (c, eps, th) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.threads);
+        let (c, eps, mm) = (self.m.cfg.hidden_size, self.m.cfg.rms_norm_eps as f32, self.mm);
         let i = self.m.cfg.intermediate_size;
         let qw = self.m.cfg.num_attention_heads * self.m.cfg.head_dim();
         let Workspace { layers, x_final, normed, logits, dx, dh, tmp, d_inner, d_attn, dw, .. } = ws;
         let (head, norm) = (self.head_index(), self.norm_index());
         // The tied head's gradient is the first contribution to the embedding's.
-        emit(grads, dw, head, acc, |g| linear_dw(g, logits, normed, c, th));
-        linear_dx(dh, logits, self.weights[head], c, th);
+        emit(grads, dw, head, acc, |g| mm.linear_dw(g, logits, normed, c));
+        mm.linear_dx(dh, logits, self.weights[head], c);
         emit(grads, dw, norm, acc, |g| {
             slices::rms_norm_backward(dx, g, x_final, self.weights[norm], dh, eps)
         });
@@ -363,13 +391,13 @@ impl Step<'_> {
             let base = 1 + l * PER_LAYER;
             let [d_act, d_gate, d_up] = d_inner;
             // x_out = x_mid + act @ down^T
-            emit(grads, dw, base + DOWN, acc, |g| linear_dw(g, dx, &a.act, i, th));
-            linear_dx(d_act, dx, self.layer(l, DOWN), i, th);
+            emit(grads, dw, base + DOWN, acc, |g| mm.linear_dw(g, dx, &a.act, i));
+            mm.linear_dx(d_act, dx, self.layer(l, DOWN), i);
             slices::swiglu_backward(d_gate, d_up, &a.gate, &a.up, d_act);
-            emit(grads, dw, base + GATE, acc, |g| linear_dw(g, d_gate, &a.h2, c, th));
-            emit(grads, dw, base + UP, acc, |g| linear_dw(g, d_up, &a.h2, c, th));
-            linear_dx(dh, d_gate, self.layer(l, GATE), c, th);
-            linear_dx(tmp, d_up, self.layer(l, UP), c, th);
+            emit(grads, dw, base + GATE, acc, |g| mm.linear_dw(g, d_gate, &a.h2, c));
+            emit(grads, dw, base + UP, acc, |g| mm.linear_dw(g, d_up, &a.h2, c));
+            mm.linear_dx(dh, d_gate, self.layer(l, GATE), c);
+            mm.linear_dx(tmp, d_up, self.layer(l, UP), c);
             add_assign(dh, tmp);
             emit(grads, dw, base + POST_NORM, acc, |g| {
                 slices::rms_norm_backward(tmp, g, &a.x_mid, self.layer(l, POST_NORM), dh, eps)
@@ -377,16 +405,16 @@ impl Step<'_> {
             add_assign(dx, tmp);
             // x_mid = x + attn @ o^T
             let [d_out, dq, dk, dv] = d_attn;
-            emit(grads, dw, base + O, acc, |g| linear_dw(g, dx, &a.attn, qw, th));
-            linear_dx(d_out, dx, self.layer(l, O), qw, th);
+            emit(grads, dw, base + O, acc, |g| mm.linear_dw(g, dx, &a.attn, qw));
+            mm.linear_dx(d_out, dx, self.layer(l, O), qw);
             attn.backward(&a.q, &a.k, &a.v, d_out, dq, dk, dv);
-            emit(grads, dw, base + Q, acc, |g| linear_dw(g, dq, &a.h1, c, th));
-            emit(grads, dw, base + K, acc, |g| linear_dw(g, dk, &a.h1, c, th));
-            emit(grads, dw, base + V, acc, |g| linear_dw(g, dv, &a.h1, c, th));
-            linear_dx(dh, dq, self.layer(l, Q), c, th);
-            linear_dx(tmp, dk, self.layer(l, K), c, th);
+            emit(grads, dw, base + Q, acc, |g| mm.linear_dw(g, dq, &a.h1, c));
+            emit(grads, dw, base + K, acc, |g| mm.linear_dw(g, dk, &a.h1, c));
+            emit(grads, dw, base + V, acc, |g| mm.linear_dw(g, dv, &a.h1, c));
+            mm.linear_dx(dh, dq, self.layer(l, Q), c);
+            mm.linear_dx(tmp, dk, self.layer(l, K), c);
             add_assign(dh, tmp);
-            linear_dx(tmp, dv, self.layer(l, V), c, th);
+            mm.linear_dx(tmp, dv, self.layer(l, V), c);
             add_assign(dh, tmp);
             emit(grads, dw, base + IN_NORM, acc, |g| {
                 slices::rms_norm_backward(tmp, g, &a.x, self.layer(l, IN_NORM), dh, eps)

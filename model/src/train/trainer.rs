@@ -8,6 +8,7 @@ use super::schedule::LrSchedule;
 use crate::config::LlamaConfig;
 use crate::data::Batch;
 use crate::error::{ModelError, Result};
+use crate::gemm::Precision;
 use crate::llama::{Llama, Workspace};
 use crate::params::Params;
 
@@ -17,6 +18,9 @@ pub struct TrainConfig {
     pub adamw: AdamWConfig,
     /// Global L2 norm the gradient is clipped to; 0 disables clipping.
     pub grad_clip: f64,
+    /// Precision of the step's matrix products (bf16: rounded operands, f32 sums; the
+    /// weights, gradients and optimizer stay f32).
+    pub precision: Precision,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,8 +48,18 @@ pub struct Trainer {
 impl Trainer {
     pub fn new(params: Params, model_cfg: &LlamaConfig, cfg: TrainConfig) -> Result<Self> {
         let model = Llama::load(params.var_builder(), model_cfg)?;
+        if cfg.precision != Precision::F32 {
+            cfg.precision.check_supported().map_err(|e| ModelError::Train(e.to_string()))?;
+            if !model.has_fused_gradients() {
+                return Err(ModelError::Train(format!(
+                    "--precision {} needs the fused kernels on CPU f32 weights",
+                    cfg.precision
+                )));
+            }
+        }
         let opt = AdamW::new(cfg.adamw, params.vars());
-        Ok(Self { model, workspace: Default::default(), grads: Vec::new(), params, opt, cfg })
+        let workspace = std::sync::Mutex::new(Workspace::new(cfg.precision));
+        Ok(Self { model, workspace, grads: Vec::new(), params, opt, cfg })
     }
 
     pub fn model(&self) -> &Llama {

@@ -53,6 +53,7 @@ impl Run {
             },
             adamw: AdamWConfig { beta1: i.beta1, beta2: i.beta2, eps: i.eps, weight_decay: i.weight_decay },
             grad_clip: i.grad_clip,
+            precision: Default::default(),
         };
         let o = &config.outer;
         let outer = match o.kind {

@@ -124,6 +124,7 @@ pub fn study(a: StudyArgs) -> anyhow::Result<()> {
         schedule: LrSchedule { peak: a.lr, min: a.min_lr, warmup_steps: a.warmup, total_steps: total },
         adamw: AdamWConfig::default(),
         grad_clip: 1.0,
+        precision: Default::default(),
     };
     let bar = ProgressBar::new(a.runs.len() as u64 * total * a.miners as u64);
     bar.set_style(ProgressStyle::with_template(
