@@ -68,11 +68,6 @@ impl Workspace {
         Self { precision, ..Default::default() }
     }
 
-    /// The precision of the products run through this workspace.
-    pub fn precision(&self) -> Precision {
-        self.precision
-    }
-
     /// Sizes the buffers for `rows` tokens, keeping the activations of `kept` layers.
     fn fit(&mut self, m: &Llama, rows: usize, kept: usize) {
         let cfg = &m.cfg;
