@@ -1,10 +1,12 @@
 //! `bench`: tokens/s of full training steps, or pages/s of evaluation, on random tokens, with
-//! the FLOPs per token (for MFU) and the process's resident memory.
+//! the FLOPs per token (for MFU) and the process's resident memory; `peak`: the CPU's measured
+//! multiply-add peak, the reference for MFU.
 
 use candle_core::{Device, Tensor};
 use clap::Args;
 use model::data::Batch;
 use model::eval::Evaluator;
+use model::gemm::peak::{self, PeakKind};
 use model::gemm::Precision;
 use model::llama::Workspace;
 use model::rng::PortableRng;
@@ -39,6 +41,30 @@ pub struct BenchArgs {
     /// Also time the forward pass, the backward pass and the optimizer separately (stderr).
     #[arg(long, conflicts_with = "eval")]
     breakdown: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PeakArgs {
+    /// About how long each measurement runs, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+}
+
+/// `peak`: a line per multiply-add kind this CPU has, `peak kind=f32 gflops=...`.
+pub fn peak(a: PeakArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.seconds > 0.0 && a.seconds <= 600.0, "--seconds must be in (0, 600]");
+    let mut any = false;
+    for kind in [PeakKind::F32, PeakKind::Bf16] {
+        if let Some(p) = peak::measure(kind, a.seconds) {
+            println!(
+                "peak kind={kind} gflops={:.1} threads={} instruction=\"{}\"",
+                p.gflops, p.threads, p.instruction
+            );
+            any = true;
+        }
+    }
+    anyhow::ensure!(any, "this CPU has no vector multiply-add we measure (AVX2+FMA or AVX-512)");
+    Ok(())
 }
 
 /// Where a step's time goes: forward, backward, the rest of the step (clipping and the

@@ -51,12 +51,18 @@ pub enum Command {
     /// Measure training throughput (tokens/s) of full steps, or evaluation pages/s (--eval), on
     /// random tokens, with FLOPs per token and resident memory.
     Bench(bench::BenchArgs),
+    /// Measure this CPU's f32 and bf16 multiply-add peak (GFLOP/s over --threads), the
+    /// reference the bench's MFU is taken against.
+    Peak(bench::PeakArgs),
 }
 
 impl Command {
     /// Whether the command does tensor work (so the GEMM kernel is worth a log line).
     pub fn computes(&self) -> bool {
-        !matches!(self, Command::TrainTokenizer(_) | Command::Prepare(_) | Command::Config(_))
+        !matches!(
+            self,
+            Command::TrainTokenizer(_) | Command::Prepare(_) | Command::Config(_) | Command::Peak(_)
+        )
     }
 }
 
@@ -93,6 +99,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Logits(a) => generate::logits(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Peak(a) => bench::peak(a),
         Command::Study(a) => study::study(a),
     }
 }

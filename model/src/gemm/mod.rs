@@ -12,7 +12,8 @@
 //!   CPU without FMA), else `gemm` with a warning.
 //!
 //! With [`Precision::Bf16`] the training step's products round both operands to bf16 and sum
-//! in f32 on AVX512-BF16 instead ([`bf16`], our own kernel; [`sgemm_bf16`]).
+//! in f32 on AVX512-BF16 instead ([`bf16`], our own kernel; [`sgemm_bf16`]). [`peak`]
+//! measures what the CPU's multiply-add units reach, the reference for a step's MFU.
 //!
 //! Results depend on the kernel and on the cache geometry the `gemm` crate sizes its blocks
 //! from, so training is bitwise reproducible on one machine for a fixed kernel and thread
@@ -22,6 +23,7 @@ pub mod bf16;
 pub mod cpu;
 mod kernel;
 mod openblas;
+pub mod peak;
 mod rust;
 
 use std::fmt;

@@ -143,3 +143,28 @@ fn an_unknown_backend_or_a_missing_library_is_refused_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("OpenBLAS is not installed") && err.contains("--gemm gemm"), "{err}");
 }
+
+/// `model peak` prints a line per multiply-add kind the CPU has, in the form
+/// `scripts/bench/train_step` reads, and refuses a nonsense duration.
+#[test]
+fn peak_prints_what_the_bench_script_reads() {
+    let out = model(&["peak", "--seconds", "0.05"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !modern_cpu() {
+        assert!(!out.status.success() || stdout.contains("peak kind="), "{stdout}");
+        return;
+    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gflops = |kind: &str| {
+        stdout.lines().find_map(|l| l.strip_prefix(&format!("peak kind={kind} gflops="))).map(|rest| {
+            rest.split(' ').next().unwrap().parse::<f64>().unwrap_or_else(|e| panic!("{rest}: {e}"))
+        })
+    };
+    let f32_peak = gflops("f32").unwrap_or_else(|| panic!("no f32 line:\n{stdout}"));
+    assert!(f32_peak > 1.0, "{stdout}");
+    assert!(stdout.contains("threads=2"), "{stdout}");
+    assert_eq!(gflops("bf16").is_some(), gemm::bf16::available(), "{stdout}");
+    let bad = model(&["peak", "--seconds", "0"], &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--seconds"), "{bad:?}");
+}
