@@ -3,7 +3,7 @@
 //! Each tensor is cut into chunks ([`layout`]), optionally DCT-transformed ([`dct`]); the
 //! `k` largest-magnitude coefficients of each chunk are kept (ties to the lower index), their
 //! values quantized against a per-tensor codebook ([`quant`]), and everything bit-packed into
-//! payload format v1 ([`format`]). Decoding treats the bytes as hostile.
+//! payload format v1 ([`format`](mod@format)). Decoding treats the bytes as hostile.
 //!
 //! With the defaults (64x64 chunks, 64 values each, 12-bit indices, 2-bit values) a matrix
 //! costs 14 bits per 64 elements instead of 2048: about 146x smaller than fp32.

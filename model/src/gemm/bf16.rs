@@ -4,16 +4,16 @@
 //! the bytes.
 //!
 //! Both operands are rounded to bf16 (to nearest, ties to even) as they are packed; the output
-//! is f32. Each output element is summed over `k` in one order, fixed by [`KC`] alone (pairs of
+//! is f32. Each output element is summed over `k` in one order, fixed by `KC` alone (pairs of
 //! `k` in order within a block, the blocks added in order), never by the thread count or the
 //! other block sizes: a product is bitwise the same on any number of threads. The instruction
 //! treats subnormal inputs as zero and its rounding of a pair's sum is the vendor's, so results
 //! can differ between Intel and AMD; nothing consensus-critical runs here.
 //!
-//! Layout (GotoBLAS): `b` is packed once per call into panels of [`NR`] columns, `k` in pairs
+//! Layout (GotoBLAS): `b` is packed once per call into panels of `NR` columns, `k` in pairs
 //! (one `u32` holds the bf16 of `k = 2p` in its low half and `2p + 1` in its high half); each
-//! task owns a block of rows of the output and packs its rows of `a` per [`KC`] block into
-//! panels of [`MR`] rows. The micro-kernel keeps an `MR x NR` tile in 24 of the 32 vector
+//! task owns a block of rows of the output and packs its rows of `a` per `KC` block into
+//! panels of `MR` rows. The micro-kernel keeps an `MR x NR` tile in 24 of the 32 vector
 //! registers.
 
 use rayon::prelude::*;

@@ -8,7 +8,7 @@
 //!
 //! Kernels are parallel over rows only; every reduction runs in a fixed order, so results are
 //! bitwise identical whatever the thread count. Their loops are compiled for the CPU's vector
-//! width ([`simd`]) with the order of every sum written out, so that does not change a bit
+//! width (`simd`) with the order of every sum written out, so that does not change a bit
 //! either.
 
 mod attention;
