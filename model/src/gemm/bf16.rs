@@ -127,6 +127,24 @@ fn pack_b_panel(b: MatRef, k: usize, n: usize, j0: usize, out: &mut [u32]) {
 /// Packs rows `i0..i0 + rows` and pairs `p0..p0 + kc` of `a` into panels of `MR` rows (zeros
 /// past the rows and `k`): panel `r`, pair `p`, row `i` at `(r * kc + p) * MR + i`.
 fn pack_a_block(a: MatRef, k: usize, i0: usize, rows: usize, p0: usize, kc: usize, out: &mut [u32]) {
+    if a.rs == 1 && a.cs != 1 {
+        // `a` transposed (a weight gradient's `dy^T`): the block's rows are adjacent floats at
+        // each depth. Read each depth's run of rows once, in order, and deal it out to the
+        // panels, rather than sweeping every depth once per panel at a stride of a whole row.
+        let panels = out.len() / (kc * MR);
+        for p in 0..kc {
+            let d = 2 * (p0 + p);
+            let run = |d: usize| &a.data[d * a.cs + i0 * a.rs..][..rows];
+            let (lo, hi) = (run(d), (d + 1 < k).then(|| run(d + 1)));
+            for r in 0..panels {
+                let slot = &mut out[(r * kc + p) * MR..][..MR];
+                let (first, count) = (r * MR, MR.min(rows.saturating_sub(r * MR)));
+                interleave(&lo[first..][..count], hi.map(|h| &h[first..][..count]), &mut slot[..count]);
+                slot[count..].fill(0);
+            }
+        }
+        return;
+    }
     for (r, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
         let first = i0 + r * MR;
         let count = MR.min(rows.saturating_sub(r * MR));
@@ -219,39 +237,39 @@ fn to_pairs_avx512(src: &[f32], dst: &mut [u32]) {
 
 /// `dst[i]` = the pair `lo[i]`, `hi[i]` (`hi` zero if absent).
 fn interleave(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
+    let n = dst.len();
+    assert!(lo.len() >= n && hi.is_none_or(|h| h.len() >= n));
     #[cfg(target_arch = "x86_64")]
-    let done = {
-        let done = dst.len() / 16 * 16;
-        // SAFETY: `available()` held before the product started; the slices cover `done`.
-        unsafe { interleave_avx512(&lo[..done], hi.map(|h| &h[..done]), &mut dst[..done]) };
-        done
-    };
+    {
+        // SAFETY: `available()` held before the product started; the slices cover `n`.
+        unsafe { interleave_avx512(&lo[..n], hi.map(|h| &h[..n]), dst) };
+    }
     #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    for (i, v) in dst.iter_mut().enumerate().skip(done) {
+    for (i, v) in dst.iter_mut().enumerate() {
         *v = pair(lo[i], hi.map_or(0.0, |h| h[i]));
     }
 }
 
+/// [`interleave`] 16 lanes at a time, the last (an `A` panel's 12 rows, say) under a mask.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 fn interleave_avx512(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
     use std::arch::x86_64::*;
-    for (c, d) in dst.chunks_exact_mut(16).enumerate() {
-        // SAFETY: 16 floats of each input and 16 u32 of `dst` at chunk `c` are in bounds.
+    let convert = |x: __m512| {
+        // SAFETY: the same target features as this function's.
+        unsafe { _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x))) }
+    };
+    for c in (0..dst.len()).step_by(16) {
+        let mask: __mmask16 = if dst.len() - c >= 16 { !0 } else { (1 << (dst.len() - c)) - 1 };
+        // SAFETY: the masked lanes of each input and of `dst` from `c` are in bounds (each
+        // slice has `dst.len()` elements); masked-off lanes are neither read nor written.
         unsafe {
-            let l = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(
-                _mm512_loadu_ps(lo.as_ptr().add(16 * c)),
-            )));
+            let l = convert(_mm512_maskz_loadu_ps(mask, lo.as_ptr().add(c)));
             let h = match hi {
-                Some(hi) => {
-                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                        _mm512_cvtneps_pbh(_mm512_loadu_ps(hi.as_ptr().add(16 * c))),
-                    )))
-                }
+                Some(hi) => _mm512_slli_epi32::<16>(convert(_mm512_maskz_loadu_ps(mask, hi.as_ptr().add(c)))),
                 None => _mm512_setzero_si512(),
             };
-            _mm512_storeu_si512(d.as_mut_ptr().cast(), _mm512_or_si512(l, h));
+            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(c).cast(), mask, _mm512_or_si512(l, h));
         }
     }
 }
@@ -417,5 +435,11 @@ mod tests {
         assert_eq!(got, (0..40).map(|i| pair(lo[i], hi[i])).collect::<Vec<_>>());
         interleave(lo, None, &mut got);
         assert_eq!(got, (0..40).map(|i| pair(lo[i], 0.0)).collect::<Vec<_>>());
+        // A panel's 12 rows, and other lengths under one vector.
+        for len in [1, 7, 12, 15, 16, 17] {
+            let mut got = vec![0u32; len];
+            interleave(&lo[3..], Some(&hi[5..]), &mut got);
+            assert_eq!(got, (0..len).map(|i| pair(lo[3 + i], hi[5 + i])).collect::<Vec<_>>(), "{len}");
+        }
     }
 }
