@@ -68,6 +68,31 @@ impl Attention {
         p
     }
 
+    /// `causal_softmax(scale * q k^T) v` for one head, `[t, d]`, a block of query rows at a
+    /// time against only the keys up to the block's last row: the causal half of `Q K^T` and
+    /// `P V`, where [`Attention::probs`] and one product over all keys do the whole square
+    /// (half of it zeros). Each score is the same sum over `d`, each row's softmax reads only
+    /// its live keys, and the products over the keys it skips would only add zeros.
+    fn head_output(&self, q: &[f32], k: &[f32], v: &[f32]) -> Vec<f32> {
+        /// Query rows per block: the diagonal blocks' upper halves are the only waste.
+        const BLOCK: usize = 32;
+        let (t, d, scale) = (self.shape.t, self.tables.head_dim(), self.scale());
+        let mut o = vec![0f32; t * d];
+        let mut p = vec![0f32; BLOCK.min(t) * t];
+        for i0 in (0..t).step_by(BLOCK) {
+            let rows = BLOCK.min(t - i0);
+            let keys = i0 + rows;
+            let p = &mut p[..rows * keys];
+            let (qb, kb, vb) = (&q[i0 * d..][..rows * d], &k[..keys * d], &v[..keys * d]);
+            sgemm(rows, keys, d, MatRef::rows(qb, d), MatRef::transposed(kb, d), p, 1);
+            for (r, row) in p.chunks_mut(keys).enumerate() {
+                softmax_row(row, i0 + r + 1, scale);
+            }
+            sgemm(rows, d, keys, MatRef::rows(p, keys), MatRef::rows(vb, d), &mut o[i0 * d..][..rows * d], 1);
+        }
+        o
+    }
+
     fn check(&self, q: &Layout, k: &Layout, v: &Layout) -> Result<()> {
         let (_, qw, kw) = self.dims();
         let rows = self.shape.b * self.shape.t;
@@ -163,10 +188,7 @@ impl Attention {
                 (0..group)
                     .map(|g| {
                         let qr = self.roped(q, qw, bi, (j * group + g) * d);
-                        let p = self.probs(&qr, &kr);
-                        let mut o = vec![0f32; t * d];
-                        sgemm(t, d, t, MatRef::rows(&p, t), MatRef::rows(&vh, d), &mut o, 1);
-                        o
+                        self.head_output(&qr, &kr, &vh)
                     })
                     .collect()
             })
@@ -322,9 +344,10 @@ mod tests {
 
     #[test]
     fn matches_reference_forward_and_backward() {
-        let (b, t, h, kv, d) = (2, 9, 4, 2, 8);
+        // t spans two causal blocks of the forward pass.
+        let (b, t, h, kv, d) = (2, 41, 4, 2, 8);
         let shape = AttnShape { b, t, heads: h, kv_heads: kv };
-        let tables = RopeTables::new(d, 16, 10_000.0);
+        let tables = RopeTables::new(d, 64, 10_000.0);
         let (q, k, v) =
             (randn("q", &[b * t, h * d]), randn("k", &[b * t, kv * d]), randn("v", &[b * t, kv * d]));
         assert_matches_reference(
@@ -334,6 +357,26 @@ mod tests {
             1e-5,
             1e-4,
         );
+    }
+
+    /// The causal blocks give the whole square's result, `P` over all keys then `P V`, to
+    /// rounding: the products' sums run over fewer keys, so the kernel may split them differently.
+    #[test]
+    fn causal_blocks_match_the_whole_square() {
+        for (t, d) in [(9, 8), (33, 32), (100, 64), (256, 32), (256, 64)] {
+            let shape = AttnShape { b: 1, t, heads: 1, kv_heads: 1 };
+            let op = Attention::new(shape, &RopeTables::new(d, 256, 10_000.0)).unwrap();
+            let data = |seed: usize| -> Vec<f32> {
+                (0..t * d).map(|i| ((i * 7919 + seed * 104729) % 1009) as f32 / 250.0 - 2.0).collect()
+            };
+            let (q, k, v) = (data(1), data(2), data(3));
+            let p = op.probs(&q, &k);
+            let mut want = vec![0f32; t * d];
+            sgemm(t, d, t, MatRef::rows(&p, t), MatRef::rows(&v, d), &mut want, 1);
+            let got = op.head_output(&q, &k, &v);
+            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-5, "t={t} d={d}: the causal blocks differ by {diff}");
+        }
     }
 
     #[test]
