@@ -165,19 +165,33 @@ pub(crate) fn sum_by3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32)
 }
 
 /// The largest element (NaNs ignored, as `f32::max` does); `-inf` for an empty slice.
+///
+/// Four sets of partials run side by side: `f32::max` is a chain of three instructions (max,
+/// NaN test, blend), and with one set every vector waited on the previous one's (half of the
+/// cross-entropy's time). A maximum does not depend on the order it is taken in (up to the
+/// sign of a zero, which no caller can see: they subtract it or add a logarithm to it).
 #[inline(always)]
 pub(crate) fn max(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let mut chunks = x.chunks_exact(LANES);
+    const SETS: usize = 4;
+    let mut acc = [[f32::NEG_INFINITY; LANES]; SETS];
+    let mut chunks = x.chunks_exact(LANES * SETS);
     for c in &mut chunks {
+        for (set, c) in acc.iter_mut().zip(c.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                set[l] = set[l].max(c[l]);
+            }
+        }
+    }
+    let [mut first, rest @ ..] = acc;
+    for set in rest {
         for l in 0..LANES {
-            acc[l] = acc[l].max(c[l]);
+            first[l] = first[l].max(set[l]);
         }
     }
     for (l, v) in chunks.remainder().iter().enumerate() {
-        acc[l] = acc[l].max(*v);
+        first[l % LANES] = first[l % LANES].max(*v);
     }
-    combine(acc, f32::max)
+    combine(first, f32::max)
 }
 
 vectorized! {
@@ -278,6 +292,26 @@ pub(crate) mod tests {
         let want = bits(&at_level(Level::Base, run));
         for level in supported() {
             assert_eq!(bits(&at_level(level, run)), want, "{level:?} differs from the baseline");
+        }
+    }
+
+    #[test]
+    fn the_maximum_is_found_wherever_it_sits_and_nans_are_skipped() {
+        for level in supported() {
+            at_level(level, || {
+                for n in [1, 2, 63, 64, 65, 130] {
+                    for at in 0..n {
+                        let mut x: Vec<f32> = (0..n).map(|i| -((i % 7) as f32)).collect();
+                        x[at] = 5.0;
+                        if n > 1 {
+                            x[(at + 1) % n] = f32::NAN;
+                        }
+                        assert_eq!(max(&x), 5.0, "n={n} at={at} on {level:?}");
+                    }
+                }
+                assert_eq!(max(&[f32::NAN; 70]), f32::NEG_INFINITY);
+                assert_eq!(max(&[]), f32::NEG_INFINITY);
+            });
         }
     }
 
