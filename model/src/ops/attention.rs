@@ -375,7 +375,7 @@ mod tests {
             sgemm(t, d, t, MatRef::rows(&p, t), MatRef::rows(&v, d), &mut want, 1);
             let got = op.head_output(&q, &k, &v);
             let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(diff < 1e-5, "t={t} d={d}: the causal blocks differ by {diff}");
+            assert!(diff < 2e-5, "t={t} d={d}: the causal blocks differ by {diff}");
         }
     }
 
