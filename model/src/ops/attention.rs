@@ -366,15 +366,12 @@ mod tests {
         for (t, d) in [(9, 8), (33, 32), (100, 64), (256, 32), (256, 64)] {
             let shape = AttnShape { b: 1, t, heads: 1, kv_heads: 1 };
             let op = Attention::new(shape, &RopeTables::new(d, 256, 10_000.0)).unwrap();
-            let data = |seed: usize| -> Vec<f32> {
-                (0..t * d).map(|i| ((i * 7919 + seed * 104729) % 1009) as f32 / 250.0 - 2.0).collect()
-            };
-            let (q, k, v) = (data(1), data(2), data(3));
+            let (q, k, v) = (normal("q", t * d), normal("k", t * d), normal("v", t * d));
             let p = op.probs(&q, &k);
             let mut want = vec![0f32; t * d];
             sgemm(t, d, t, MatRef::rows(&p, t), MatRef::rows(&v, d), &mut want, 1);
             let got = op.head_output(&q, &k, &v);
-            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let diff = max_abs_diff_of(&got, &want);
             assert!(diff < 2e-5, "t={t} d={d}: the causal blocks differ by {diff}");
         }
     }

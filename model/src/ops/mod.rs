@@ -142,9 +142,13 @@ impl Kernels {
 pub(crate) mod testutil {
     use candle_core::{Device, Tensor, Var};
 
+    /// `n` standard normal values drawn from `seed`.
+    pub fn normal(seed: &str, n: usize) -> Vec<f32> {
+        crate::rng::PortableRng::from_hashed(seed.as_bytes()).normal_vec(n, 1.0)
+    }
+
     pub fn randn(seed: &str, shape: &[usize]) -> Var {
-        let n = shape.iter().product();
-        let v = crate::rng::PortableRng::from_hashed(seed.as_bytes()).normal_vec(n, 1.0);
+        let v = normal(seed, shape.iter().product());
         Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
     }
 
@@ -152,7 +156,12 @@ pub(crate) mod testutil {
         assert_eq!(a.dims(), b.dims());
         let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        max_abs_diff_of(&a, &b)
+    }
+
+    pub fn max_abs_diff_of(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
     /// Weighted sum with fixed random weights, so every output element matters for the gradient.

@@ -204,6 +204,7 @@ vectorized! {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ops::testutil::normal;
     use std::cell::Cell;
 
     thread_local! {
@@ -255,10 +256,6 @@ pub(crate) mod tests {
         acc[0]
     }
 
-    fn data(seed: &str, n: usize) -> Vec<f32> {
-        crate::rng::PortableRng::from_hashed(seed.as_bytes()).normal_vec(n, 1.0)
-    }
-
     pub(crate) fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
         v.iter().map(|x| x.iter().map(|f| f.to_bits()).collect()).collect()
     }
@@ -268,7 +265,7 @@ pub(crate) mod tests {
     fn every_kernel_gives_the_same_bits_on_every_level() {
         use crate::ops::{cross_entropy, rms_norm, rope, softmax, swiglu};
         // 1000 values: not a multiple of the lanes; RMSNorm rows of 100.
-        let (x, y, w) = (data("x", 1000), data("y", 1000), data("w", 100));
+        let (x, y, w) = (normal("x", 1000), normal("y", 1000), normal("w", 100));
         let run = || {
             let mut out = Vec::new();
             let mut p = x.clone();
